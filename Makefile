@@ -1,0 +1,98 @@
+# cairn — the front door. Everything goes through CMake + Ninja.
+#
+#   make / make build   configure and build into build/ (programs in build/bin/)
+#   make test           install deps, build, run every native test, the
+#                       ASan+UBSan core tests (build-asan/), then `make wasm-test`
+#   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
+#                       (build-wasm/) and run them under Node's WASI
+#   make bench          build and run build/bin/cairn_bench
+#   make run            install deps, build, run build/bin/cairn-demo
+#   make format         clang-format -i every C++ file in src/ tests/ bench/ apps/
+#   make format-check   fail if any of them is not formatted
+#   make clean          remove build/, build-asan/ and build-wasm/
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+CTEST ?= ctest
+CLANG_FORMAT ?= clang-format
+CMAKE_FLAGS ?=
+
+BUILD_DIR := build
+ASAN_DIR := build-asan
+WASM_DIR := build-wasm
+FORMAT_DIRS := src tests bench apps
+
+CTEST_ARGS := --output-on-failure -j $(JOBS)
+
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench run deps \
+        format format-check clean
+
+all: build
+
+deps:
+	bash scripts/install-deps
+
+# Configure once; afterwards Ninja re-runs CMake itself when a CMakeLists.txt
+# or a globbed directory changes.
+$(BUILD_DIR)/build.ninja:
+	$(CMAKE) -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+$(ASAN_DIR)/build.ninja:
+	$(CMAKE) -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCAIRN_SANITIZE=ON -DCAIRN_PURE_ONLY=ON $(CMAKE_FLAGS)
+
+$(WASM_DIR)/build.ninja:
+	$(CMAKE) -S . -B $(WASM_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_TOOLCHAIN_FILE=cmake/wasm32-wasi.cmake -DCAIRN_PURE_ONLY=ON $(CMAKE_FLAGS)
+
+build: $(BUILD_DIR)/build.ninja
+	$(CMAKE) --build $(BUILD_DIR)
+
+test: deps
+	$(MAKE) --no-print-directory native-test
+	$(MAKE) --no-print-directory asan-test
+	$(MAKE) --no-print-directory wasm-test
+
+native-test: build
+	$(CTEST) --test-dir $(BUILD_DIR) $(CTEST_ARGS)
+
+asan-test: $(ASAN_DIR)/build.ninja
+	$(CMAKE) --build $(ASAN_DIR)
+	ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=0:detect_stack_use_after_return=1} \
+	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	  $(CTEST) --test-dir $(ASAN_DIR) $(CTEST_ARGS)
+
+wasm-build: $(WASM_DIR)/build.ninja
+	$(CMAKE) --build $(WASM_DIR)
+
+wasm-test: wasm-build
+	$(CTEST) --test-dir $(WASM_DIR) $(CTEST_ARGS)
+	@echo "wasm32 module sizes:"; \
+	for f in $(WASM_DIR)/bin/*.wasm; do \
+	  [[ -e "$$f" ]] || continue; \
+	  printf '  %-28s %9d bytes (%d KiB)\n' "$$(basename "$$f")" "$$(stat -c %s "$$f")" "$$(( $$(stat -c %s "$$f") / 1024 ))"; \
+	done
+
+bench: build
+	@test -x $(BUILD_DIR)/bin/cairn_bench || { echo "no cairn_bench yet (bench/*_bench.cc)"; exit 1; }
+	$(BUILD_DIR)/bin/cairn_bench
+
+run: deps build
+	@test -x $(BUILD_DIR)/bin/cairn-demo || { echo "no cairn-demo yet (apps/cairn-demo/main.cc)"; exit 1; }
+	$(BUILD_DIR)/bin/cairn-demo
+
+FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
+
+format:
+	@files="$(FORMAT_FILES)"; [[ -z "$$files" ]] || $(CLANG_FORMAT) -i $$files
+
+format-check:
+	@files="$(FORMAT_FILES)"; [[ -z "$$files" ]] || $(CLANG_FORMAT) --dry-run --Werror $$files
+	@echo "format-check: ok"
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(WASM_DIR)
