@@ -1,0 +1,877 @@
+// blackboard.cc — commands, hot-state indexes, group commit and loading.
+#include "core/blackboard.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/keys.h"
+#include "model/json_fields.h"
+#include "model/json_parse.h"
+#include "model/names.h"
+
+namespace cairn {
+
+namespace {
+
+constexpr int kIdGenerationTries = 8;
+constexpr std::size_t kIntentIdBytes = 16;  // 32 hex chars
+
+std::string_view key_of(const std::unordered_map<std::string, Intent>::value_type& kv) {
+  return kv.first;
+}
+
+Status unknown_reference(std::string_view field, std::vector<std::string> missing) {
+  JsonArray m;
+  for (auto& s : missing) m.emplace_back(std::move(s));
+  std::string msg =
+      std::string(field) + " refers to " + std::to_string(m.size()) + " fact(s) that do not exist";
+  return invalid(std::move(msg), "unknown_reference",
+                 Json(JsonObject{{"field", Json(field)}, {"missing", Json(std::move(m))}}));
+}
+
+std::uint64_t parse_u64(std::string_view s, bool& ok) {
+  ok = !s.empty() && s.size() <= 20;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      ok = false;
+      return 0;
+    }
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return v;
+}
+
+// Value of x/fk/... keys: "<fact id> <recorded_at>".
+std::string fact_kind_value(std::string_view id, std::int64_t recorded_at) {
+  std::string v(id);
+  v += ' ';
+  v += std::to_string(recorded_at);
+  return v;
+}
+
+}  // namespace
+
+Blackboard::Blackboard(const Clock& clock, Rng& rng, CoreConfig config)
+    : clock_(clock), rng_(rng), config_(std::move(config)), session_(nullptr) {}
+
+// ---- helpers -----------------------------------------------------------------
+
+void Blackboard::begin_command() {
+  CAIRN_ASSERT_MSG(!drained_, "a command ran while a drained batch awaits accept/rollback");
+}
+
+std::uint64_t Blackboard::append_event(std::string_view type, std::string_view subject, Json data) {
+  Event e;
+  e.seq = ++last_seq_;
+  e.type = std::string(type);
+  e.subject = std::string(subject);
+  e.data = std::move(data);
+  e.at = now();
+  session_.put(keys::event(e.seq), encode_event(e));
+  session_.put(keys::kEventSeq, std::to_string(e.seq));
+  outbox_.push_back(std::move(e));
+  return last_seq_;
+}
+
+Status Blackboard::check_facts_exist(std::string_view field,
+                                     const std::vector<std::string>& ids) const {
+  std::vector<std::string> missing;
+  for (const auto& id : ids) {
+    if (facts_.find(id) == facts_.end()) missing.push_back(id);
+  }
+  if (!missing.empty()) return unknown_reference(field, std::move(missing));
+  return Status();
+}
+
+Result<Intent*> Blackboard::find_intent(std::string_view id) {
+  auto it = intents_.find(std::string(id));
+  if (it == intents_.end()) {
+    return not_found("no intent " + std::string(id), "not_found",
+                     Json(JsonObject{{"intent", Json(id)}}));
+  }
+  return &it->second;
+}
+
+const Intent* Blackboard::intent(std::string_view id) const {
+  auto it = intents_.find(std::string(id));
+  return it == intents_.end() ? nullptr : &it->second;
+}
+
+const Hint* Blackboard::hint(std::string_view id) const {
+  auto it = hints_.find(std::string(id));
+  return it == hints_.end() ? nullptr : &it->second;
+}
+
+std::optional<std::uint64_t> Blackboard::fact_seq(std::string_view id) const {
+  auto it = facts_.find(std::string(id));
+  if (it == facts_.end()) return std::nullopt;
+  return it->second.seq;
+}
+
+bool Blackboard::any_fact_of_kind(std::string_view kind) const {
+  auto it = fact_kinds_.find(std::string(kind));
+  return it != fact_kinds_.end() && it->second.count > 0;
+}
+
+std::size_t Blackboard::held_by(std::string_view agent) const {
+  auto it = held_.find(std::string(agent));
+  return it == held_.end() ? 0 : it->second;
+}
+
+// ---- intent indexes ------------------------------------------------------------
+
+void Blackboard::durable_index_keys(const IntentDef& d, const IntentStatus& s,
+                                    std::vector<std::string>& out) {
+  out.clear();
+  out.push_back(keys::intent_by_state(s.state, d.id));
+  if (s.state == IntentState::kOpen) {
+    out.push_back(keys::open_intent(d.lane, d.priority, d.created_seq, d.id));
+  } else if (s.state == IntentState::kClaimed) {
+    out.push_back(keys::lease(s.lease_expires_at, d.id));
+  }
+}
+
+void Blackboard::index_memory(const Intent& in) {
+  auto it = intents_.find(in.def.id);
+  CAIRN_ASSERT(it != intents_.end() && &it->second == &in);
+  const std::string_view id = key_of(*it);
+  const IntentStatus& s = in.st;
+  ++by_state_[static_cast<int>(s.state)];
+  switch (s.state) {
+    case IntentState::kOpen:
+      CAIRN_ASSERT(open_.insert(OpenEntry{in.def.priority, in.def.created_seq, id}).second);
+      if (s.not_before > 0) backoffs_.emplace(s.not_before, id);
+      break;
+    case IntentState::kClaimed:
+      CAIRN_ASSERT(leases_.emplace(s.lease_expires_at, id).second);
+      ++held_[s.holder];
+      break;
+    default:
+      break;
+  }
+}
+
+void Blackboard::unindex_memory(const Intent& in) {
+  auto it = intents_.find(in.def.id);
+  CAIRN_ASSERT(it != intents_.end());
+  const std::string_view id = key_of(*it);
+  const IntentStatus& s = in.st;
+  CAIRN_ASSERT(by_state_[static_cast<int>(s.state)] > 0);
+  --by_state_[static_cast<int>(s.state)];
+  switch (s.state) {
+    case IntentState::kOpen:
+      CAIRN_ASSERT(open_.erase(OpenEntry{in.def.priority, in.def.created_seq, id}) == 1);
+      if (s.not_before > 0) backoffs_.erase(TimeEntry{s.not_before, id});
+      break;
+    case IntentState::kClaimed: {
+      CAIRN_ASSERT(leases_.erase(TimeEntry{s.lease_expires_at, id}) == 1);
+      auto h = held_.find(s.holder);
+      CAIRN_ASSERT(h != held_.end() && h->second > 0);
+      if (--h->second == 0) held_.erase(h);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Blackboard::set_status(Intent& in, const IntentStatus& next) {
+  unindex_memory(in);
+  in.st = next;
+  index_memory(in);
+}
+
+void Blackboard::write_status(const Intent& in, const IntentStatus& before) {
+  std::vector<std::string> old_keys;
+  std::vector<std::string> new_keys;
+  durable_index_keys(in.def, before, old_keys);
+  durable_index_keys(in.def, in.st, new_keys);
+  for (const auto& k : old_keys) {
+    if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) session_.del(k);
+  }
+  for (auto& k : new_keys) {
+    if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) session_.put(k, "");
+  }
+  session_.put(keys::intent_status(in.def.id), encode_intent_status(in.st));
+}
+
+void Blackboard::apply(Intent& in, const lifecycle::Decision& d, Json event_data) {
+  CAIRN_ASSERT(!d.no_op && d.row != nullptr);
+  CAIRN_ASSERT(d.row->from == in.st.state && d.row->to == d.next.state);
+  const IntentStatus before = in.st;
+  undo_.push_back(Undo{Undo::Kind::kStatus, in.def.id, before, std::nullopt, {}, std::nullopt});
+  set_status(in, d.next);
+  write_status(in, before);
+  append_event(d.row->event, in.def.id, std::move(event_data));
+}
+
+// ---- facts ------------------------------------------------------------------------
+
+void Blackboard::record_fact(const std::string& id, const FactBody& body,
+                             const CanonicalFact& canon) {
+  const std::int64_t at = now();
+  const std::uint64_t seq =
+      append_event(ev::kFactRecorded, id,
+                   Json(JsonObject{{"kind", Json(body.kind)}, {"creator", Json(body.creator)}}));
+  Fact f;
+  f.id = id;
+  f.seq = seq;
+  f.recorded_at = at;
+  session_.put(keys::fact(id), encode_fact_record(f, canon.canonical));
+  session_.put(keys::fact_by_seq(seq), id);
+  session_.put(keys::fact_by_kind(body.kind, seq), fact_kind_value(id, at));
+
+  auto kit = fact_kinds_.find(body.kind);
+  std::optional<KindInfo> before;
+  if (kit != fact_kinds_.end()) before = kit->second;
+  KindInfo& k = fact_kinds_[body.kind];
+  ++k.count;
+  k.latest_seq = seq;
+  k.latest_at = at;
+  facts_.emplace(id, FactMeta{seq, at});
+  undo_.push_back(Undo{Undo::Kind::kFactAdded, id, {}, std::nullopt, body.kind, before});
+}
+
+Result<PostFactReply> Blackboard::post_fact(FactBody body) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(CanonicalFact canon, canonicalize_fact(body, config_.limits));
+  if (auto it = facts_.find(canon.id); it != facts_.end()) {
+    return PostFactReply{canon.id, it->second.seq, it->second.recorded_at, false};
+  }
+  CAIRN_RETURN_IF_ERROR(check_facts_exist("derived_from", body.derived_from));
+  record_fact(canon.id, body, canon);
+  const FactMeta& m = facts_[canon.id];
+  return PostFactReply{canon.id, m.seq, m.recorded_at, true};
+}
+
+// ---- intents ------------------------------------------------------------------------
+
+Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
+  begin_command();
+  CAIRN_RETURN_IF_ERROR(normalize_intent_draft(draft, config_.limits));
+  CAIRN_RETURN_IF_ERROR(check_facts_exist("from_facts", draft.from_facts));
+  if (!draft.id.empty()) {
+    if (const Intent* existing = intent(draft.id)) {
+      const IntentDef& e = existing->def;
+      const bool same = e.kind == draft.kind && e.spec == draft.spec &&
+                        e.from_facts == draft.from_facts && e.lane == draft.lane &&
+                        e.priority == draft.priority && e.identity == draft.identity &&
+                        e.requires_ == draft.requires_ && e.lease_ttl_ms == draft.lease_ttl_ms &&
+                        e.max_attempts == draft.max_attempts && e.creator == draft.creator;
+      if (same) return CreateIntentReply{e.id, existing->st.state, false};
+      return conflict("an intent with id " + draft.id + " already exists with other fields",
+                      "id_exists", Json(JsonObject{{"intent", Json(draft.id)}}));
+    }
+  } else {
+    for (int i = 0; i < kIdGenerationTries && draft.id.empty(); ++i) {
+      std::string id = rng_.hex(kIntentIdBytes);
+      if (intents_.find(id) == intents_.end()) draft.id = std::move(id);
+    }
+    if (draft.id.empty()) return internal_error("could not generate a fresh intent id");
+  }
+
+  const std::int64_t at = now();
+  const std::uint64_t seq = append_event(ev::kIntentCreated, draft.id,
+                                         Json(JsonObject{{"kind", Json(draft.kind)},
+                                                         {"lane", Json(draft.lane)},
+                                                         {"priority", Json(draft.priority)},
+                                                         {"creator", Json(draft.creator)}}));
+  Intent in;
+  in.def = IntentDef{draft.id,
+                     draft.kind,
+                     std::move(draft.spec),
+                     std::move(draft.from_facts),
+                     draft.lane,
+                     draft.priority,
+                     draft.identity,
+                     std::move(draft.requires_),
+                     draft.lease_ttl_ms,
+                     draft.max_attempts,
+                     draft.creator,
+                     at,
+                     seq};
+  in.st.state = IntentState::kOpen;
+  in.st.updated_at = at;
+  auto [it, inserted] = intents_.emplace(in.def.id, std::move(in));
+  CAIRN_ASSERT(inserted);
+  Intent& stored = it->second;
+  index_memory(stored);
+  session_.put(keys::intent_def(stored.def.id), encode_intent_def(stored.def));
+  // Written from scratch: no "before" keys to delete.
+  std::vector<std::string> new_keys;
+  durable_index_keys(stored.def, stored.st, new_keys);
+  for (auto& k : new_keys) session_.put(k, "");
+  session_.put(keys::intent_status(stored.def.id), encode_intent_status(stored.st));
+  undo_.push_back(
+      Undo{Undo::Kind::kIntentAdded, stored.def.id, {}, std::nullopt, {}, std::nullopt});
+  return CreateIntentReply{stored.def.id, stored.st.state, true};
+}
+
+void Blackboard::expire_if_ended(Intent& in, std::int64_t now_ms) {
+  if (in.st.state == IntentState::kClaimed && now_ms >= in.st.lease_expires_at) {
+    const std::string holder = in.st.holder;
+    const std::uint64_t epoch = in.st.epoch;
+    apply(in, lifecycle::expire(in.def, in.st, now_ms),
+          Json(JsonObject{{"agent", Json(holder)}, {"epoch", Json(epoch)}}));
+  }
+}
+
+Status Blackboard::hint_gate(const Intent& in, std::int64_t now_ms) const {
+  for (const auto& [id, h] : hints_) {
+    if (!h.live(now_ms) || !h.d.selector.matches(in.def)) continue;
+    const HintEffect& e = h.d.effect;
+    switch (e.type) {
+      case HintEffectType::kDeny:
+        return conflict("denied by hint " + id, "denied_by_hint",
+                        Json(JsonObject{{"hint", Json(id)}, {"reason", Json(h.d.reason)}}));
+      case HintEffectType::kDefer:
+        if (now_ms < e.until) {
+          return conflict("deferred by hint " + id + " until " + std::to_string(e.until),
+                          "deferred_by_hint",
+                          Json(JsonObject{{"hint", Json(id)}, {"until", Json(e.until)}}));
+        }
+        break;
+      case HintEffectType::kRequire:
+        if (!any_fact_of_kind(e.fact_kind)) {
+          return conflict("hint " + id + " requires a fact of kind " + e.fact_kind, "requires_fact",
+                          Json(JsonObject{{"hint", Json(id)}, {"fact_kind", Json(e.fact_kind)}}));
+        }
+        break;
+      case HintEffectType::kCap: {
+        std::int64_t held = 0;
+        for (const auto& [end, lid] : leases_) {
+          (void)end;
+          const Intent* other = intent(lid);
+          if (other != &in && h.d.selector.matches(other->def)) ++held;
+        }
+        if (held >= e.n) {
+          return conflict("capped by hint " + id + " at " + std::to_string(e.n), "capped_by_hint",
+                          Json(JsonObject{{"hint", Json(id)}, {"cap", Json(e.n)}}));
+        }
+        break;
+      }
+      case HintEffectType::kPriority:
+        break;
+    }
+  }
+  return Status();
+}
+
+std::int64_t Blackboard::effective_priority(const Intent& in, std::int64_t now_ms) const {
+  std::int64_t p = in.def.priority;
+  for (const auto& [id, h] : hints_) {
+    (void)id;
+    if (h.d.effect.type == HintEffectType::kPriority && h.live(now_ms) &&
+        h.d.selector.matches(in.def)) {
+      p += h.d.effect.n;
+    }
+  }
+  return p;
+}
+
+Result<ClaimReply> Blackboard::claim_intent(Intent& in, std::string_view agent, std::int64_t ttl_ms,
+                                            std::int64_t now_ms) {
+  CAIRN_RETURN_IF_ERROR(check_name("agent", agent, config_.limits));
+  if (ttl_ms == 0) ttl_ms = in.def.lease_ttl_ms;
+  if (ttl_ms < config_.limits.lease_ttl_ms_min || ttl_ms > config_.limits.lease_ttl_ms_max) {
+    return field_error("lease_ttl_ms", "must be within " +
+                                           std::to_string(config_.limits.lease_ttl_ms_min) + ".." +
+                                           std::to_string(config_.limits.lease_ttl_ms_max));
+  }
+  // Validate everything before the (possibly state-changing) expiry below.
+  if (in.st.state == IntentState::kOpen ||
+      (in.st.state == IntentState::kClaimed && now_ms >= in.st.lease_expires_at)) {
+    CAIRN_RETURN_IF_ERROR(hint_gate(in, now_ms));
+  }
+  IntentStatus probe = in.st;
+  if (probe.state == IntentState::kClaimed && now_ms >= probe.lease_expires_at) {
+    probe = lifecycle::expire(in.def, probe, now_ms).next;
+  }
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
+                         lifecycle::claim(in.def, probe, agent, ttl_ms, now_ms));
+  expire_if_ended(in, now_ms);
+  apply(in, d,
+        Json(JsonObject{{"agent", Json(agent)},
+                        {"epoch", Json(d.next.epoch)},
+                        {"lease_expires_at", Json(d.next.lease_expires_at)},
+                        {"attempts", Json(d.next.attempts)}}));
+  return ClaimReply{in.def.id, in.st.epoch, in.st.lease_expires_at};
+}
+
+Result<ClaimReply> Blackboard::claim(std::string_view id, std::string_view agent,
+                                     std::int64_t ttl_ms) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  return claim_intent(*in, agent, ttl_ms, now());
+}
+
+Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFilter& filter,
+                                          std::int64_t ttl_ms) {
+  begin_command();
+  CAIRN_RETURN_IF_ERROR(check_name("agent", agent, config_.limits));
+  const std::int64_t now_ms = now();
+  bool priority_hints = false;
+  for (const auto& [hid, h] : hints_) {
+    (void)hid;
+    if (h.d.effect.type == HintEffectType::kPriority && h.live(now_ms)) priority_hints = true;
+  }
+  auto wanted = [](const std::vector<std::string>& set, const std::string& v) {
+    return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
+  };
+  Intent* best = nullptr;
+  std::int64_t best_priority = 0;
+  std::size_t scanned = 0;
+  for (const OpenEntry& e : open_) {
+    if (++scanned > config_.claim_scan_max) break;
+    Intent& in = intents_.find(std::string(e.id))->second;
+    if (!wanted(filter.kinds, in.def.kind) || !wanted(filter.lanes, in.def.lane)) continue;
+    if (now_ms < in.st.not_before) continue;
+    if (!hint_gate(in, now_ms).ok()) continue;
+    if (!priority_hints) {
+      best = &in;
+      break;
+    }
+    // Hints may reorder: keep scanning for the highest effective priority
+    // (ties keep the earlier entry: newer, then smaller id).
+    const std::int64_t p = effective_priority(in, now_ms);
+    if (best == nullptr || p > best_priority) {
+      best = &in;
+      best_priority = p;
+    }
+  }
+  if (best == nullptr) {
+    return not_found("no claimable intent", "no_work");
+  }
+  return claim_intent(*best, agent, ttl_ms, now_ms);
+}
+
+Result<ClaimReply> Blackboard::heartbeat(std::string_view id, std::string_view agent,
+                                         std::uint64_t epoch, std::int64_t ttl_ms) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  if (ttl_ms == 0) ttl_ms = in->def.lease_ttl_ms;
+  if (ttl_ms < config_.limits.lease_ttl_ms_min || ttl_ms > config_.limits.lease_ttl_ms_max) {
+    return field_error("lease_ttl_ms", "is out of range");
+  }
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
+                         lifecycle::heartbeat(in->def, in->st, agent, epoch, ttl_ms, now()));
+  apply(*in, d,
+        Json(JsonObject{{"agent", Json(agent)},
+                        {"epoch", Json(epoch)},
+                        {"lease_expires_at", Json(d.next.lease_expires_at)}}));
+  return ClaimReply{in->def.id, in->st.epoch, in->st.lease_expires_at};
+}
+
+Result<ConcludeReply> Blackboard::conclude(std::string_view id, std::string_view agent,
+                                           std::uint64_t epoch, FactBody result) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  CAIRN_RETURN_IF_ERROR(check_name("agent", agent, config_.limits));
+  // The result is derived from what the intent was grounded in.
+  std::vector<std::string> derived = in->def.from_facts;
+  for (auto& extra : result.derived_from) {
+    if (std::find(derived.begin(), derived.end(), extra) == derived.end()) {
+      derived.push_back(std::move(extra));
+    }
+  }
+  result.derived_from = std::move(derived);
+  result.creator = std::string(agent);
+  CAIRN_ASSIGN_OR_RETURN(CanonicalFact canon, canonicalize_fact(result, config_.limits));
+  const std::int64_t now_ms = now();
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
+                         lifecycle::conclude(in->def, in->st, agent, epoch, canon.id, now_ms));
+  if (d.no_op) return ConcludeReply{canon.id};
+  CAIRN_RETURN_IF_ERROR(check_facts_exist("result.derived_from", result.derived_from));
+  if (facts_.find(canon.id) == facts_.end()) record_fact(canon.id, result, canon);
+  session_.put(keys::fact_concludes(canon.id, in->def.id), "");
+  apply(
+      *in, d,
+      Json(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"result", Json(canon.id)}}));
+  return ConcludeReply{canon.id};
+}
+
+Result<FailReply> Blackboard::fail(std::string_view id, std::string_view agent, std::uint64_t epoch,
+                                   std::string_view error, bool retryable) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  if (!is_valid_utf8(error)) return field_error("error", "is not valid UTF-8");
+  const std::string_view detail = truncate_utf8(error, config_.limits.error_bytes_max);
+  const std::int64_t backoff = lifecycle::backoff_delay_ms(
+      config_.fail_backoff, std::max<std::int64_t>(in->st.attempts, 1), rng_);
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d, lifecycle::fail(in->def, in->st, agent, epoch,
+                                                                detail, retryable, backoff, now()));
+  Json data(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"error", Json(detail)}});
+  if (d.next.state == IntentState::kOpen) data.set("not_before", Json(d.next.not_before));
+  apply(*in, d, std::move(data));
+  return FailReply{in->st.state, in->st.not_before};
+}
+
+Status Blackboard::release(std::string_view id, std::string_view agent, std::uint64_t epoch) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  const std::int64_t now_ms = now();
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
+                         lifecycle::release(in->def, in->st, agent, epoch, now_ms));
+  if (d.no_op) return Status();
+  apply(*in, d, Json(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}}));
+  return Status();
+}
+
+Status Blackboard::cancel(std::string_view id, std::string_view requester) {
+  begin_command();
+  CAIRN_ASSIGN_OR_RETURN(Intent * in, find_intent(id));
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
+                         lifecycle::cancel(in->def, in->st, requester, now()));
+  if (d.no_op) return Status();
+  Json data(JsonObject{{"by", Json(requester)}, {"epoch", Json(in->st.epoch)}});
+  if (!in->st.holder.empty()) data.set("holder", Json(in->st.holder));
+  apply(*in, d, std::move(data));
+  return Status();
+}
+
+// ---- hints ----------------------------------------------------------------------
+
+void Blackboard::put_hint(const Hint& h) {
+  session_.put(keys::hint(h.d.id), encode_hint_record(h));
+}
+
+void Blackboard::set_hint(Hint h) {
+  auto it = hints_.find(h.d.id);
+  std::optional<Hint> before;
+  if (it != hints_.end()) {
+    before = it->second;
+    if (it->second.d.expires_at != 0)
+      hint_ends_.erase(TimeEntry{it->second.d.expires_at, it->first});
+    it->second = std::move(h);
+  } else {
+    it = hints_.emplace(h.d.id, std::move(h)).first;
+  }
+  const Hint& now_h = it->second;
+  if (!now_h.revoked && now_h.ended_at == 0 && now_h.d.expires_at != 0) {
+    hint_ends_.emplace(now_h.d.expires_at, it->first);
+  }
+  put_hint(now_h);
+  undo_.push_back(Undo{Undo::Kind::kHint, now_h.d.id, {}, std::move(before), {}, std::nullopt});
+}
+
+Result<HintReply> Blackboard::create_hint(HintDraft draft) {
+  begin_command();
+  CAIRN_RETURN_IF_ERROR(validate_hint_draft(draft, config_.limits));
+  CAIRN_RETURN_IF_ERROR(check_facts_exist("derived_from", draft.derived_from));
+  const std::int64_t now_ms = now();
+  if (!draft.id.empty()) {
+    if (const Hint* existing = hint(draft.id)) {
+      return conflict(
+          "a hint with id " + draft.id + " already exists", "id_exists",
+          Json(JsonObject{{"hint", Json(draft.id)}, {"seq", Json(existing->created_seq)}}));
+    }
+  } else {
+    for (int i = 0; i < kIdGenerationTries && draft.id.empty(); ++i) {
+      std::string id = rng_.hex(kIntentIdBytes);
+      if (hints_.find(id) == hints_.end()) draft.id = std::move(id);
+    }
+    if (draft.id.empty()) return internal_error("could not generate a fresh hint id");
+  }
+  Hint h;
+  h.d = std::move(draft);
+  h.created_at = now_ms;
+  if (h.d.expires_at != 0 && h.d.expires_at <= now_ms) h.ended_at = now_ms;  // born expired
+  h.created_seq = append_event(ev::kHintCreated, h.d.id,
+                               Json(JsonObject{{"kind", Json(h.d.kind)},
+                                               {"effect", Json(effect_name(h.d.effect.type))},
+                                               {"creator", Json(h.d.creator)}}));
+  const std::string id = h.d.id;
+  const std::uint64_t seq = h.created_seq;
+  set_hint(std::move(h));
+  return HintReply{id, seq, true};
+}
+
+Status Blackboard::revoke_hint(std::string_view id, std::string_view requester, bool admin) {
+  begin_command();
+  const Hint* h = hint(id);
+  if (h == nullptr) return not_found("no hint " + std::string(id), "not_found");
+  if (!admin && requester != h->d.creator) {
+    return forbidden("only the creator (" + h->d.creator + ") may revoke the hint", "not_creator");
+  }
+  if (h->revoked) return Status();  // revoking twice is a no-op
+  Hint next = *h;
+  next.revoked = true;
+  next.ended_at = now();
+  append_event(ev::kHintRevoked, id, Json(JsonObject{{"by", Json(requester)}}));
+  set_hint(std::move(next));
+  return Status();
+}
+
+// ---- timers --------------------------------------------------------------------------
+
+TickReport Blackboard::tick() {
+  begin_command();
+  TickReport r;
+  const std::int64_t now_ms = now();
+  std::size_t budget = config_.tick_expiries_max;
+  while (budget > 0 && !leases_.empty() && leases_.begin()->first <= now_ms) {
+    Intent& in = intents_.find(std::string(leases_.begin()->second))->second;
+    expire_if_ended(in, now_ms);
+    ++r.leases_expired;
+    --budget;
+  }
+  while (budget > 0 && !hint_ends_.empty() && hint_ends_.begin()->first <= now_ms) {
+    const std::string id(hint_ends_.begin()->second);
+    Hint next = hints_.find(id)->second;
+    next.ended_at = now_ms;
+    append_event(ev::kHintExpired, id, Json::object());
+    set_hint(std::move(next));  // removes it from hint_ends_
+    ++r.hints_expired;
+    --budget;
+  }
+  // Ended backoffs need no state change; forgetting them moves the deadline.
+  while (!backoffs_.empty() && backoffs_.begin()->first <= now_ms) {
+    backoffs_.erase(backoffs_.begin());
+    ++r.backoffs_ended;
+  }
+  return r;
+}
+
+std::optional<std::int64_t> Blackboard::next_deadline() const {
+  std::optional<std::int64_t> d;
+  auto consider = [&d](const std::set<TimeEntry>& s) {
+    if (!s.empty() && (!d || s.begin()->first < *d)) d = s.begin()->first;
+  };
+  consider(leases_);
+  consider(hint_ends_);
+  consider(backoffs_);
+  return d;
+}
+
+// ---- group commit ----------------------------------------------------------------------
+
+PendingCommit Blackboard::drain() {
+  CAIRN_ASSERT(!drained_);
+  drained_ = true;
+  PendingCommit p;
+  p.batch = session_.drain();
+  p.events = std::move(outbox_);
+  outbox_.clear();
+  return p;
+}
+
+void Blackboard::accept() {
+  CAIRN_ASSERT(drained_);
+  drained_ = false;
+  undo_.clear();
+  durable_seq_ = last_seq_;
+}
+
+void Blackboard::rollback() {
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+    Undo& u = *it;
+    switch (u.kind) {
+      case Undo::Kind::kStatus: {
+        Intent& in = intents_.find(u.id)->second;
+        set_status(in, u.status);
+        break;
+      }
+      case Undo::Kind::kIntentAdded: {
+        auto in = intents_.find(u.id);
+        CAIRN_ASSERT(in != intents_.end());
+        unindex_memory(in->second);
+        intents_.erase(in);
+        break;
+      }
+      case Undo::Kind::kFactAdded:
+        facts_.erase(u.id);
+        if (u.kind_info) {
+          fact_kinds_[u.fact_kind] = *u.kind_info;
+        } else {
+          fact_kinds_.erase(u.fact_kind);
+        }
+        break;
+      case Undo::Kind::kHint: {
+        auto h = hints_.find(u.id);
+        CAIRN_ASSERT(h != hints_.end());
+        if (h->second.d.expires_at != 0)
+          hint_ends_.erase(TimeEntry{h->second.d.expires_at, h->first});
+        if (u.hint) {
+          h->second = std::move(*u.hint);
+          if (!h->second.revoked && h->second.ended_at == 0 && h->second.d.expires_at != 0) {
+            hint_ends_.emplace(h->second.d.expires_at, h->first);
+          }
+        } else {
+          hints_.erase(h);
+        }
+        break;
+      }
+    }
+  }
+  undo_.clear();
+  outbox_.clear();
+  session_.clear();
+  last_seq_ = durable_seq_;
+  drained_ = false;
+}
+
+// ---- loading ------------------------------------------------------------------------------
+
+void Blackboard::clear_state() {
+  intents_.clear();
+  facts_.clear();
+  fact_kinds_.clear();
+  hints_.clear();
+  open_.clear();
+  leases_.clear();
+  backoffs_.clear();
+  hint_ends_.clear();
+  held_.clear();
+  for (auto& c : by_state_) c = 0;
+  last_seq_ = 0;
+  durable_seq_ = 0;
+  undo_.clear();
+  outbox_.clear();
+  session_.clear();
+  drained_ = false;
+}
+
+namespace {
+
+// Calls fn(entry) for every key with `prefix`, page by page.
+template <class Fn>
+Status scan(store::Store& store, std::string_view prefix, std::size_t page, Fn&& fn) {
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(store::RangePage p, store.range(prefix, after, page));
+    for (const store::Entry& e : p.entries) CAIRN_RETURN_IF_ERROR(fn(e));
+    if (!p.more || p.entries.empty()) return Status();
+    after = p.entries.back().key;
+  }
+}
+
+}  // namespace
+
+Status Blackboard::load(store::Store& store) {
+  CAIRN_ASSERT(!drained_ && undo_.empty());
+  clear_state();
+  const std::size_t page = config_.load_page_size;
+
+  CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> seq, store.get(keys::kEventSeq));
+  if (seq) {
+    bool ok = false;
+    last_seq_ = parse_u64(seq->value, ok);
+    if (!ok) return internal_error("corrupt " + std::string(keys::kEventSeq));
+  }
+
+  // Facts come from the by-kind index: id, kind, seq and time without
+  // decoding the (possibly large) fact records.
+  CAIRN_RETURN_IF_ERROR(scan(store, keys::kFactsByKind, page, [&](const store::Entry& e) {
+    std::string_view rest = std::string_view(e.key).substr(keys::kFactsByKind.size());
+    const auto bar = rest.rfind('|');
+    const auto sp = e.value.find(' ');
+    bool ok_seq = false, ok_at = false;
+    if (bar == std::string_view::npos || sp == std::string::npos) {
+      return internal_error("corrupt fact index key " + e.key);
+    }
+    const std::string kind(rest.substr(0, bar));
+    const std::uint64_t fseq = parse_u64(rest.substr(bar + 1), ok_seq);
+    std::string_view at_text = std::string_view(e.value).substr(sp + 1);
+    bool negative = !at_text.empty() && at_text.front() == '-';
+    if (negative) at_text.remove_prefix(1);
+    std::int64_t at = static_cast<std::int64_t>(parse_u64(at_text, ok_at));
+    if (negative) at = -at;
+    if (!ok_seq || !ok_at) return internal_error("corrupt fact index entry " + e.key);
+    facts_.emplace(e.value.substr(0, sp), FactMeta{fseq, at});
+    KindInfo& k = fact_kinds_[kind];
+    ++k.count;
+    if (fseq > k.latest_seq) {
+      k.latest_seq = fseq;
+      k.latest_at = at;
+    }
+    return Status();
+  }));
+
+  CAIRN_RETURN_IF_ERROR(scan(store, keys::kIntentDef, page, [&](const store::Entry& e) {
+    CAIRN_ASSIGN_OR_RETURN(IntentDef d, decode_intent_def(e.value));
+    Intent in;
+    in.def = std::move(d);
+    std::string id = in.def.id;
+    intents_.emplace(std::move(id), std::move(in));
+    return Status();
+  }));
+  CAIRN_RETURN_IF_ERROR(scan(store, keys::kIntentStatus, page, [&](const store::Entry& e) {
+    const std::string id = e.key.substr(keys::kIntentStatus.size());
+    auto it = intents_.find(id);
+    if (it == intents_.end()) return internal_error("intent status without definition: " + id);
+    CAIRN_ASSIGN_OR_RETURN(it->second.st, decode_intent_status(e.value));
+    index_memory(it->second);
+    return Status();
+  }));
+  std::size_t indexed = 0;
+  for (auto& c : by_state_) indexed += c;
+  if (indexed != intents_.size()) return internal_error("intent definition without status");
+  // Backoffs that already ended need no timer.
+  const std::int64_t now_ms = now();
+  while (!backoffs_.empty() && backoffs_.begin()->first <= now_ms)
+    backoffs_.erase(backoffs_.begin());
+
+  CAIRN_RETURN_IF_ERROR(scan(store, keys::kHint, page, [&](const store::Entry& e) {
+    CAIRN_ASSIGN_OR_RETURN(Hint h, decode_hint_record(e.value));
+    auto it = hints_.emplace(h.d.id, std::move(h)).first;
+    const Hint& stored = it->second;
+    if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
+      hint_ends_.emplace(stored.d.expires_at, it->first);
+    }
+    return Status();
+  }));
+  durable_seq_ = last_seq_;
+  return Status();
+}
+
+Result<Fact> Blackboard::read_fact(store::Store& store, std::string_view id) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> e, store.get(keys::fact(id)));
+  if (!e) return not_found("no fact " + std::string(id), "not_found");
+  return decode_fact_record(e->value);
+}
+
+Result<std::vector<Event>> Blackboard::read_events(store::Store& store, std::uint64_t after,
+                                                   std::size_t limit) {
+  std::vector<Event> out;
+  std::string from = after == 0 ? std::string() : keys::event(after);
+  CAIRN_ASSIGN_OR_RETURN(store::RangePage p, store.range(keys::kEvent, from, limit));
+  out.reserve(p.entries.size());
+  for (const auto& e : p.entries) {
+    CAIRN_ASSIGN_OR_RETURN(Event ev, decode_event(e.value));
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+// ---- state hash ---------------------------------------------------------------------------------
+
+Digest Blackboard::state_hash() const {
+  Sha256 h;
+  std::string buf;
+  auto part = [&](std::string_view s) {
+    buf.clear();
+    keys::append_u64(buf, s.size());
+    h.update(buf);
+    h.update(s);
+  };
+  std::map<std::string_view, const Intent*> intents;
+  for (const auto& [id, in] : intents_) intents.emplace(id, &in);
+  for (const auto& [id, in] : intents) {
+    part(encode_intent_def(in->def));
+    part(encode_intent_status(in->st));
+  }
+  std::map<std::string_view, const FactMeta*> facts;
+  for (const auto& [id, m] : facts_) facts.emplace(id, &m);
+  for (const auto& [id, m] : facts) {
+    part(id);
+    part(std::to_string(m->seq) + "@" + std::to_string(m->recorded_at));
+  }
+  std::map<std::string_view, const Hint*> hints;
+  for (const auto& [id, hh] : hints_) hints.emplace(id, &hh);
+  for (const auto& [id, hh] : hints) part(encode_hint_record(*hh));
+  part(std::to_string(last_seq_));
+  return h.finish();
+}
+
+}  // namespace cairn

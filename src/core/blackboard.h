@@ -1,0 +1,269 @@
+// blackboard.h — the blackboard state machine: facts, intents, hints, events (pure).
+//
+// The Blackboard holds the hot state (typed, in memory) and turns every
+// command into (a) a change of that state, (b) puts and deletes of records and
+// secondary-index keys in its Session, and (c) events with the next numbers of
+// one gap-free sequence. Nothing it does is durable until the caller commits:
+//
+//   run commands ...              // each validates first, then changes state
+//   auto p = bb.drain();          // the delta (one Batch) and its events
+//   commit p.batch to the store   // the caller's I/O
+//   bb.accept();                  // durable: forget the undo log
+//   or bb.rollback();             // not applied: undo every change since drain
+//
+// Between drain() and accept()/rollback() no command may run (asserted): the
+// engine has one commit in flight at a time.
+//
+// A command that returns an error changed nothing. Time comes from the
+// injected Clock (wall ms), randomness (ids, backoff jitter) from the Rng.
+//
+// Single-writer mode: the hot state is authoritative and the Session is a
+// write buffer (no read preconditions). Shared mode (several nodes on one
+// database) hydrates from the backend first; it builds on the same commands.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/lifecycle.h"
+#include "model/clock.h"
+#include "model/event.h"
+#include "model/fact.h"
+#include "model/hint.h"
+#include "model/intent.h"
+#include "model/limits.h"
+#include "model/rng.h"
+#include "model/sha256.h"
+#include "model/status.h"
+#include "store/session.h"
+#include "store/store.h"
+
+namespace cairn {
+
+struct CoreConfig {
+  ModelLimits limits;
+  lifecycle::BackoffPolicy fail_backoff;
+  // Open intents one claim_next may examine before giving up.
+  std::size_t claim_scan_max = 10'000;
+  // Lease and hint expiries one tick() may process (the rest on the next tick).
+  std::size_t tick_expiries_max = 10'000;
+  // Records read per range call while loading.
+  std::size_t load_page_size = 1'000;
+};
+
+struct PostFactReply {
+  std::string id;
+  std::uint64_t seq = 0;
+  std::int64_t recorded_at = 0;
+  bool created = false;  // false: the fact already existed (same id, same seq)
+};
+
+struct CreateIntentReply {
+  std::string id;
+  IntentState state = IntentState::kOpen;
+  bool created = false;  // false: an identical intent with this id existed
+};
+
+struct ClaimReply {
+  std::string id;
+  std::uint64_t epoch = 0;
+  std::int64_t lease_expires_at = 0;
+};
+
+struct ConcludeReply {
+  std::string result;  // fact id
+};
+
+struct FailReply {
+  IntentState state = IntentState::kOpen;  // open (retry later) or dead
+  std::int64_t not_before = 0;
+};
+
+struct HintReply {
+  std::string id;
+  std::uint64_t seq = 0;
+  bool created = false;
+};
+
+struct ClaimFilter {
+  std::vector<std::string> kinds;  // empty: any
+  std::vector<std::string> lanes;  // empty: any
+};
+
+struct PendingCommit {
+  store::Batch batch;
+  std::vector<Event> events;  // in sequence order
+};
+
+struct TickReport {
+  std::size_t leases_expired = 0;
+  std::size_t hints_expired = 0;
+  std::size_t backoffs_ended = 0;
+};
+
+class Blackboard {
+ public:
+  Blackboard(const Clock& clock, Rng& rng, CoreConfig config = {});
+  Blackboard(const Blackboard&) = delete;
+  Blackboard& operator=(const Blackboard&) = delete;
+
+  // Replaces the hot state with what `store` holds. REQUIRES: nothing pending.
+  Status load(store::Store& store);
+
+  // ---- commands ----------------------------------------------------------
+  // Records a fact (idempotent by id). derived_from must resolve
+  // (invalid/unknown_reference otherwise).
+  Result<PostFactReply> post_fact(FactBody body);
+  // Creates an intent; from_facts must resolve.
+  Result<CreateIntentReply> create_intent(IntentDraft draft);
+  // Claims one intent. ttl_ms 0 → the intent's lease_ttl_ms.
+  Result<ClaimReply> claim(std::string_view id, std::string_view agent, std::int64_t ttl_ms = 0);
+  // Claims the best claimable intent (priority desc incl. hint deltas, then
+  // newest, then id) matching `filter`; not_found/no_work when none.
+  Result<ClaimReply> claim_next(std::string_view agent, const ClaimFilter& filter,
+                                std::int64_t ttl_ms = 0);
+  Result<ClaimReply> heartbeat(std::string_view id, std::string_view agent, std::uint64_t epoch,
+                               std::int64_t ttl_ms = 0);
+  // `result` gets creator = agent and derived_from = the intent's from_facts
+  // followed by any extra ids it lists.
+  Result<ConcludeReply> conclude(std::string_view id, std::string_view agent, std::uint64_t epoch,
+                                 FactBody result);
+  Result<FailReply> fail(std::string_view id, std::string_view agent, std::uint64_t epoch,
+                         std::string_view error, bool retryable);
+  Status release(std::string_view id, std::string_view agent, std::uint64_t epoch);
+  Status cancel(std::string_view id, std::string_view requester);
+  Result<HintReply> create_hint(HintDraft draft);
+  // Only the creator may revoke, unless `admin`.
+  Status revoke_hint(std::string_view id, std::string_view requester, bool admin = false);
+
+  // Timers: expires ended leases and hints, and forgets ended backoffs, as of
+  // the clock's now.
+  TickReport tick();
+  // The earliest wall time at which tick() has work (lease end, hint expiry,
+  // backoff end), or nullopt.
+  std::optional<std::int64_t> next_deadline() const;
+
+  // ---- group commit --------------------------------------------------------
+  bool has_pending() const { return session_.dirty(); }
+  PendingCommit drain();
+  void accept();
+  void rollback();
+
+  // ---- reads (hot state) -------------------------------------------------------
+  const Intent* intent(std::string_view id) const;
+  const Hint* hint(std::string_view id) const;
+  bool has_fact(std::string_view id) const { return facts_.count(std::string(id)) != 0; }
+  std::optional<std::uint64_t> fact_seq(std::string_view id) const;
+  bool any_fact_of_kind(std::string_view kind) const;
+  std::uint64_t last_seq() const { return last_seq_; }
+  std::size_t count(IntentState s) const { return by_state_[static_cast<int>(s)]; }
+  std::size_t intent_count() const { return intents_.size(); }
+  std::size_t fact_count() const { return facts_.size(); }
+  std::size_t held_by(std::string_view agent) const;
+  bool hint_live(const Hint& h) const { return h.live(clock_.wall_ms()); }
+  const std::unordered_map<std::string, Intent>& intents() const { return intents_; }
+  const std::unordered_map<std::string, Hint>& hints() const { return hints_; }
+  const CoreConfig& config() const { return config_; }
+  const Clock& clock() const { return clock_; }
+
+  // Why `id` may not be claimed now by a hint (ok when no live hint blocks).
+  Status hint_gate(const Intent& in, std::int64_t now_ms) const;
+
+  // A digest of the whole hot state in a canonical order (intents, facts,
+  // hints, sequence). Equal states give equal digests on every platform.
+  Digest state_hash() const;
+
+  // ---- reads (durable records) -----------------------------------------------------
+  static Result<Fact> read_fact(store::Store& store, std::string_view id);
+  // Events with seq > after, at most `limit`.
+  static Result<std::vector<Event>> read_events(store::Store& store, std::uint64_t after,
+                                                std::size_t limit);
+
+ private:
+  struct KindInfo {
+    std::uint64_t count = 0;
+    std::uint64_t latest_seq = 0;
+    std::int64_t latest_at = 0;
+  };
+  struct FactMeta {
+    std::uint64_t seq = 0;
+    std::int64_t recorded_at = 0;
+  };
+  // Open intents in claim order: priority desc, newest first, id.
+  struct OpenEntry {
+    std::int64_t priority;
+    std::uint64_t created_seq;
+    std::string_view id;  // points into the Intent stored in intents_
+    bool operator<(const OpenEntry& o) const {
+      if (priority != o.priority) return priority > o.priority;
+      if (created_seq != o.created_seq) return created_seq > o.created_seq;
+      return id < o.id;
+    }
+  };
+  using TimeEntry = std::pair<std::int64_t, std::string_view>;
+
+  struct Undo {
+    enum class Kind : std::uint8_t { kStatus, kIntentAdded, kFactAdded, kHint };
+    Kind kind;
+    std::string id;
+    IntentStatus status;                // kStatus: the status before
+    std::optional<Hint> hint;           // kHint: the hint before (nullopt: absent)
+    std::string fact_kind;              // kFactAdded
+    std::optional<KindInfo> kind_info;  // kFactAdded: before (nullopt: absent)
+  };
+
+  std::int64_t now() const { return clock_.wall_ms(); }
+  void begin_command();
+  std::uint64_t append_event(std::string_view type, std::string_view subject, Json data);
+  void record_fact(const std::string& id, const FactBody& body, const CanonicalFact& canon);
+  Status check_facts_exist(std::string_view field, const std::vector<std::string>& ids) const;
+  Result<Intent*> find_intent(std::string_view id);
+  // Applies a lifecycle decision: status, in-memory indexes, durable record
+  // and index keys, undo entry and event.
+  void apply(Intent& in, const lifecycle::Decision& d, Json event_data);
+  void set_status(Intent& in, const IntentStatus& next);
+  void index_memory(const Intent& in);
+  void unindex_memory(const Intent& in);
+  static void durable_index_keys(const IntentDef& d, const IntentStatus& s,
+                                 std::vector<std::string>& out);
+  void write_status(const Intent& in, const IntentStatus& before);
+  void put_hint(const Hint& h);
+  void set_hint(Hint h);
+  Result<ClaimReply> claim_intent(Intent& in, std::string_view agent, std::int64_t ttl_ms,
+                                  std::int64_t now_ms);
+  void expire_if_ended(Intent& in, std::int64_t now_ms);
+  std::int64_t effective_priority(const Intent& in, std::int64_t now_ms) const;
+  void clear_state();
+
+  const Clock& clock_;
+  Rng& rng_;
+  CoreConfig config_;
+  store::Session session_;
+
+  std::unordered_map<std::string, Intent> intents_;
+  std::unordered_map<std::string, FactMeta> facts_;
+  std::unordered_map<std::string, KindInfo> fact_kinds_;
+  std::unordered_map<std::string, Hint> hints_;
+  std::set<OpenEntry> open_;
+  std::set<TimeEntry> leases_;                         // claimed intents by lease end
+  std::set<TimeEntry> backoffs_;                       // open intents by not_before (future only)
+  std::set<TimeEntry> hint_ends_;                      // live hints with an expiry, by expires_at
+  std::unordered_map<std::string, std::size_t> held_;  // agent → leases held
+  std::size_t by_state_[kIntentStateCount] = {};
+  std::uint64_t last_seq_ = 0;
+
+  // Uncommitted work since the last accept()/rollback().
+  std::vector<Undo> undo_;
+  std::vector<Event> outbox_;
+  std::uint64_t durable_seq_ = 0;
+  bool drained_ = false;
+};
+
+}  // namespace cairn
