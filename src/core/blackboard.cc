@@ -16,7 +16,8 @@ namespace {
 constexpr int kIdGenerationTries = 8;
 constexpr std::size_t kIntentIdBytes = 16;  // 32 hex chars
 
-std::string_view key_of(const std::unordered_map<std::string, Intent>::value_type& kv) {
+template <class KV>
+std::string_view key_of(const KV& kv) {
   return kv.first;
 }
 
@@ -53,7 +54,7 @@ std::string fact_kind_value(std::string_view id, std::int64_t recorded_at) {
 }  // namespace
 
 Blackboard::Blackboard(const Clock& clock, Rng& rng, CoreConfig config)
-    : clock_(clock), rng_(rng), config_(std::move(config)), session_(nullptr) {}
+    : clock_(clock), rng_(rng), config_(std::move(config)) {}
 
 // ---- helpers -----------------------------------------------------------------
 
@@ -68,8 +69,6 @@ std::uint64_t Blackboard::append_event(std::string_view type, std::string_view s
   e.subject = std::string(subject);
   e.data = std::move(data);
   e.at = now();
-  session_.put(keys::event(e.seq), encode_event(e));
-  session_.put(keys::kEventSeq, std::to_string(e.seq));
   outbox_.push_back(std::move(e));
   return last_seq_;
 }
@@ -85,7 +84,7 @@ Status Blackboard::check_facts_exist(std::string_view field,
 }
 
 Result<Intent*> Blackboard::find_intent(std::string_view id) {
-  auto it = intents_.find(std::string(id));
+  auto it = intents_.find(id);
   if (it == intents_.end()) {
     return not_found("no intent " + std::string(id), "not_found",
                      Json(JsonObject{{"intent", Json(id)}}));
@@ -94,28 +93,28 @@ Result<Intent*> Blackboard::find_intent(std::string_view id) {
 }
 
 const Intent* Blackboard::intent(std::string_view id) const {
-  auto it = intents_.find(std::string(id));
+  auto it = intents_.find(id);
   return it == intents_.end() ? nullptr : &it->second;
 }
 
 const Hint* Blackboard::hint(std::string_view id) const {
-  auto it = hints_.find(std::string(id));
+  auto it = hints_.find(id);
   return it == hints_.end() ? nullptr : &it->second;
 }
 
 std::optional<std::uint64_t> Blackboard::fact_seq(std::string_view id) const {
-  auto it = facts_.find(std::string(id));
+  auto it = facts_.find(id);
   if (it == facts_.end()) return std::nullopt;
   return it->second.seq;
 }
 
 bool Blackboard::any_fact_of_kind(std::string_view kind) const {
-  auto it = fact_kinds_.find(std::string(kind));
+  auto it = fact_kinds_.find(kind);
   return it != fact_kinds_.end() && it->second.count > 0;
 }
 
 std::size_t Blackboard::held_by(std::string_view agent) const {
-  auto it = held_.find(std::string(agent));
+  auto it = held_.find(agent);
   return it == held_.end() ? 0 : it->second;
 }
 
@@ -145,7 +144,11 @@ void Blackboard::index_memory(const Intent& in) {
       break;
     case IntentState::kClaimed:
       CAIRN_ASSERT(leases_.emplace(s.lease_expires_at, id).second);
-      ++held_[s.holder];
+      if (auto h = held_.find(s.holder); h != held_.end()) {
+        ++h->second;
+      } else {
+        held_.emplace(s.holder, 1);
+      }
       break;
     default:
       break;
@@ -182,55 +185,36 @@ void Blackboard::set_status(Intent& in, const IntentStatus& next) {
   index_memory(in);
 }
 
-void Blackboard::write_status(const Intent& in, const IntentStatus& before) {
-  std::vector<std::string> old_keys;
-  std::vector<std::string> new_keys;
-  durable_index_keys(in.def, before, old_keys);
-  durable_index_keys(in.def, in.st, new_keys);
-  for (const auto& k : old_keys) {
-    if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end()) session_.del(k);
-  }
-  for (auto& k : new_keys) {
-    if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) session_.put(k, "");
-  }
-  session_.put(keys::intent_status(in.def.id), encode_intent_status(in.st));
-}
-
 void Blackboard::apply(Intent& in, const lifecycle::Decision& d, Json event_data) {
   CAIRN_ASSERT(!d.no_op && d.row != nullptr);
   CAIRN_ASSERT(d.row->from == in.st.state && d.row->to == d.next.state);
-  const IntentStatus before = in.st;
-  undo_.push_back(Undo{Undo::Kind::kStatus, in.def.id, before, std::nullopt, {}, std::nullopt});
+  // in.def is immutable for the life of the entry, so its id may be viewed.
+  undo_.push_back(Undo{Undo::Kind::kStatus, in.def.id, in.st, std::nullopt, {}, std::nullopt});
   set_status(in, d.next);
-  write_status(in, before);
   append_event(d.row->event, in.def.id, std::move(event_data));
 }
 
 // ---- facts ------------------------------------------------------------------------
 
-void Blackboard::record_fact(const std::string& id, const FactBody& body,
-                             const CanonicalFact& canon) {
+void Blackboard::record_fact(const FactBody& body, CanonicalFact&& canon) {
   const std::int64_t at = now();
   const std::uint64_t seq =
-      append_event(ev::kFactRecorded, id,
+      append_event(ev::kFactRecorded, canon.id,
                    Json(JsonObject{{"kind", Json(body.kind)}, {"creator", Json(body.creator)}}));
-  Fact f;
-  f.id = id;
-  f.seq = seq;
-  f.recorded_at = at;
-  session_.put(keys::fact(id), encode_fact_record(f, canon.canonical));
-  session_.put(keys::fact_by_seq(seq), id);
-  session_.put(keys::fact_by_kind(body.kind, seq), fact_kind_value(id, at));
-
-  auto kit = fact_kinds_.find(body.kind);
   std::optional<KindInfo> before;
-  if (kit != fact_kinds_.end()) before = kit->second;
-  KindInfo& k = fact_kinds_[body.kind];
+  auto kit = fact_kinds_.find(body.kind);
+  if (kit != fact_kinds_.end()) {
+    before = kit->second;
+  } else {
+    kit = fact_kinds_.emplace(body.kind, KindInfo{}).first;
+  }
+  KindInfo& k = kit->second;
   ++k.count;
   k.latest_seq = seq;
   k.latest_at = at;
-  facts_.emplace(id, FactMeta{seq, at});
-  undo_.push_back(Undo{Undo::Kind::kFactAdded, id, {}, std::nullopt, body.kind, before});
+  auto fit = facts_.emplace(std::move(canon.id), FactMeta{seq, at}).first;
+  new_facts_.push_back(NewFact{fit->first, kit->first, seq, at, std::move(canon.canonical)});
+  undo_.push_back(Undo{Undo::Kind::kFactAdded, fit->first, {}, std::nullopt, kit->first, before});
 }
 
 Result<PostFactReply> Blackboard::post_fact(FactBody body) {
@@ -240,9 +224,12 @@ Result<PostFactReply> Blackboard::post_fact(FactBody body) {
     return PostFactReply{canon.id, it->second.seq, it->second.recorded_at, false};
   }
   CAIRN_RETURN_IF_ERROR(check_facts_exist("derived_from", body.derived_from));
-  record_fact(canon.id, body, canon);
-  const FactMeta& m = facts_[canon.id];
-  return PostFactReply{canon.id, m.seq, m.recorded_at, true};
+  PostFactReply reply{canon.id, 0, 0, true};
+  record_fact(body, std::move(canon));
+  const FactMeta& m = facts_.find(reply.id)->second;
+  reply.seq = m.seq;
+  reply.recorded_at = m.recorded_at;
+  return reply;
 }
 
 // ---- intents ------------------------------------------------------------------------
@@ -297,12 +284,6 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
   CAIRN_ASSERT(inserted);
   Intent& stored = it->second;
   index_memory(stored);
-  session_.put(keys::intent_def(stored.def.id), encode_intent_def(stored.def));
-  // Written from scratch: no "before" keys to delete.
-  std::vector<std::string> new_keys;
-  durable_index_keys(stored.def, stored.st, new_keys);
-  for (auto& k : new_keys) session_.put(k, "");
-  session_.put(keys::intent_status(stored.def.id), encode_intent_status(stored.st));
   undo_.push_back(
       Undo{Undo::Kind::kIntentAdded, stored.def.id, {}, std::nullopt, {}, std::nullopt});
   return CreateIntentReply{stored.def.id, stored.st.state, true};
@@ -424,7 +405,7 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
   std::size_t scanned = 0;
   for (const OpenEntry& e : open_) {
     if (++scanned > config_.claim_scan_max) break;
-    Intent& in = intents_.find(std::string(e.id))->second;
+    Intent& in = intents_.find(e.id)->second;
     if (!wanted(filter.kinds, in.def.kind) || !wanted(filter.lanes, in.def.lane)) continue;
     if (now_ms < in.st.not_before) continue;
     if (!hint_gate(in, now_ms).ok()) continue;
@@ -483,12 +464,13 @@ Result<ConcludeReply> Blackboard::conclude(std::string_view id, std::string_view
                          lifecycle::conclude(in->def, in->st, agent, epoch, canon.id, now_ms));
   if (d.no_op) return ConcludeReply{canon.id};
   CAIRN_RETURN_IF_ERROR(check_facts_exist("result.derived_from", result.derived_from));
-  if (facts_.find(canon.id) == facts_.end()) record_fact(canon.id, result, canon);
-  session_.put(keys::fact_concludes(canon.id, in->def.id), "");
-  apply(
-      *in, d,
-      Json(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"result", Json(canon.id)}}));
-  return ConcludeReply{canon.id};
+  ConcludeReply reply{canon.id};
+  new_links_.emplace_back(canon.id, in->def.id);
+  if (facts_.find(canon.id) == facts_.end()) record_fact(result, std::move(canon));
+  apply(*in, d,
+        Json(JsonObject{
+            {"agent", Json(agent)}, {"epoch", Json(epoch)}, {"result", Json(reply.result)}}));
+  return reply;
 }
 
 Result<FailReply> Blackboard::fail(std::string_view id, std::string_view agent, std::uint64_t epoch,
@@ -532,10 +514,6 @@ Status Blackboard::cancel(std::string_view id, std::string_view requester) {
 
 // ---- hints ----------------------------------------------------------------------
 
-void Blackboard::put_hint(const Hint& h) {
-  session_.put(keys::hint(h.d.id), encode_hint_record(h));
-}
-
 void Blackboard::set_hint(Hint h) {
   auto it = hints_.find(h.d.id);
   std::optional<Hint> before;
@@ -551,8 +529,7 @@ void Blackboard::set_hint(Hint h) {
   if (!now_h.revoked && now_h.ended_at == 0 && now_h.d.expires_at != 0) {
     hint_ends_.emplace(now_h.d.expires_at, it->first);
   }
-  put_hint(now_h);
-  undo_.push_back(Undo{Undo::Kind::kHint, now_h.d.id, {}, std::move(before), {}, std::nullopt});
+  undo_.push_back(Undo{Undo::Kind::kHint, it->first, {}, std::move(before), {}, std::nullopt});
 }
 
 Result<HintReply> Blackboard::create_hint(HintDraft draft) {
@@ -611,7 +588,7 @@ TickReport Blackboard::tick() {
   const std::int64_t now_ms = now();
   std::size_t budget = config_.tick_expiries_max;
   while (budget > 0 && !leases_.empty() && leases_.begin()->first <= now_ms) {
-    Intent& in = intents_.find(std::string(leases_.begin()->second))->second;
+    Intent& in = intents_.find(leases_.begin()->second)->second;
     expire_if_ended(in, now_ms);
     ++r.leases_expired;
     --budget;
@@ -646,11 +623,103 @@ std::optional<std::int64_t> Blackboard::next_deadline() const {
 
 // ---- group commit ----------------------------------------------------------------------
 
+store::Batch Blackboard::write_delta() {
+  std::vector<store::Mutation> dels;
+  std::vector<store::Mutation> puts;
+  puts.reserve(new_facts_.size() * 3 + undo_.size() * 3 + outbox_.size() + 1);
+  auto put = [&puts](std::string key, std::string value) {
+    puts.push_back(store::Mutation{store::Mutation::Op::kPut, std::move(key), std::move(value)});
+  };
+  // Facts recorded in this batch: the record and two index keys each.
+  for (const NewFact& f : new_facts_) {
+    put(keys::fact(f.id), encode_fact_record(f.id, f.seq, f.recorded_at, f.canonical));
+    put(keys::fact_by_seq(f.seq), std::string(f.id));
+    put(keys::fact_by_kind(f.kind, f.seq), fact_kind_value(f.id, f.recorded_at));
+  }
+  // Intents touched in this batch: the first before-image of each is its
+  // durable status (none for an intent created in this batch). Index keys are
+  // diffed once, from that status to the final one.
+  // (id, position in the log, before-image): sorted by id then position, the
+  // first of each id is its durable status; sorted back by position, the
+  // output order is deterministic (first-touched first).
+  struct Touch {
+    std::string_view id;
+    std::size_t pos;
+    const IntentStatus* before;  // nullptr: created in this batch
+  };
+  std::vector<Touch> touched;
+  touched.reserve(undo_.size());
+  std::vector<std::string_view> hint_ids;
+  for (std::size_t i = 0; i < undo_.size(); ++i) {
+    const Undo& u = undo_[i];
+    switch (u.kind) {
+      case Undo::Kind::kIntentAdded:
+        touched.push_back(Touch{u.id, i, nullptr});
+        break;
+      case Undo::Kind::kStatus:
+        touched.push_back(Touch{u.id, i, &u.status});
+        break;
+      case Undo::Kind::kHint:
+        if (std::find(hint_ids.begin(), hint_ids.end(), u.id) == hint_ids.end()) {
+          hint_ids.push_back(u.id);
+        }
+        break;
+      case Undo::Kind::kFactAdded:
+        break;
+    }
+  }
+  std::sort(touched.begin(), touched.end(), [](const Touch& a, const Touch& b) {
+    return a.id != b.id ? a.id < b.id : a.pos < b.pos;
+  });
+  touched.erase(std::unique(touched.begin(), touched.end(),
+                            [](const Touch& a, const Touch& b) { return a.id == b.id; }),
+                touched.end());
+  std::sort(touched.begin(), touched.end(),
+            [](const Touch& a, const Touch& b) { return a.pos < b.pos; });
+  std::vector<std::string> old_keys;
+  std::vector<std::string> new_keys;
+  for (const Touch& t : touched) {
+    const std::string_view id = t.id;
+    const Intent& in = intents_.find(id)->second;
+    const IntentStatus* was = t.before;
+    old_keys.clear();
+    if (was == nullptr) {
+      put(keys::intent_def(id), encode_intent_def(in.def));
+    } else {
+      durable_index_keys(in.def, *was, old_keys);
+    }
+    durable_index_keys(in.def, in.st, new_keys);
+    for (const auto& k : old_keys) {
+      if (std::find(new_keys.begin(), new_keys.end(), k) == new_keys.end())
+        dels.push_back(store::Mutation{store::Mutation::Op::kDelete, k, {}});
+    }
+    for (auto& k : new_keys) {
+      if (std::find(old_keys.begin(), old_keys.end(), k) == old_keys.end()) put(k, "");
+    }
+    put(keys::intent_status(id), encode_intent_status(in.st));
+  }
+  for (const auto& [fact, intent_id] : new_links_) {
+    put(keys::fact_concludes(fact, intent_id), "");
+  }
+  for (std::string_view id : hint_ids) {
+    put(keys::hint(id), encode_hint_record(hints_.find(id)->second));
+  }
+  for (const Event& e : outbox_) put(keys::event(e.seq), encode_event(e));
+  if (!outbox_.empty()) put(std::string(keys::kEventSeq), std::to_string(last_seq_));
+  new_facts_.clear();
+  new_links_.clear();
+  store::Batch batch;
+  batch.mutations = std::move(dels);
+  batch.mutations.insert(batch.mutations.end(), std::make_move_iterator(puts.begin()),
+                         std::make_move_iterator(puts.end()));
+  return batch;
+}
+
 PendingCommit Blackboard::drain() {
   CAIRN_ASSERT(!drained_);
   drained_ = true;
   PendingCommit p;
-  p.batch = session_.drain();
+  p.batch = write_delta();
   p.events = std::move(outbox_);
   outbox_.clear();
   return p;
@@ -679,14 +748,19 @@ void Blackboard::rollback() {
         intents_.erase(in);
         break;
       }
-      case Undo::Kind::kFactAdded:
-        facts_.erase(u.id);
+      case Undo::Kind::kFactAdded: {
+        auto f = facts_.find(u.id);
+        CAIRN_ASSERT(f != facts_.end());
+        facts_.erase(f);
+        auto k = fact_kinds_.find(u.fact_kind);
+        CAIRN_ASSERT(k != fact_kinds_.end());
         if (u.kind_info) {
-          fact_kinds_[u.fact_kind] = *u.kind_info;
+          k->second = *u.kind_info;
         } else {
-          fact_kinds_.erase(u.fact_kind);
+          fact_kinds_.erase(k);
         }
         break;
+      }
       case Undo::Kind::kHint: {
         auto h = hints_.find(u.id);
         CAIRN_ASSERT(h != hints_.end());
@@ -706,7 +780,8 @@ void Blackboard::rollback() {
   }
   undo_.clear();
   outbox_.clear();
-  session_.clear();
+  new_facts_.clear();
+  new_links_.clear();
   last_seq_ = durable_seq_;
   drained_ = false;
 }
@@ -728,7 +803,8 @@ void Blackboard::clear_state() {
   durable_seq_ = 0;
   undo_.clear();
   outbox_.clear();
-  session_.clear();
+  new_facts_.clear();
+  new_links_.clear();
   drained_ = false;
 }
 
@@ -797,9 +873,11 @@ Status Blackboard::load(store::Store& store) {
     return Status();
   }));
   CAIRN_RETURN_IF_ERROR(scan(store, keys::kIntentStatus, page, [&](const store::Entry& e) {
-    const std::string id = e.key.substr(keys::kIntentStatus.size());
+    const std::string_view id = std::string_view(e.key).substr(keys::kIntentStatus.size());
     auto it = intents_.find(id);
-    if (it == intents_.end()) return internal_error("intent status without definition: " + id);
+    if (it == intents_.end()) {
+      return internal_error("intent status without definition: " + std::string(id));
+    }
     CAIRN_ASSIGN_OR_RETURN(it->second.st, decode_intent_status(e.value));
     index_memory(it->second);
     return Status();

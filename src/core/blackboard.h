@@ -1,9 +1,12 @@
 // blackboard.h — the blackboard state machine: facts, intents, hints, events (pure).
 //
 // The Blackboard holds the hot state (typed, in memory) and turns every
-// command into (a) a change of that state, (b) puts and deletes of records and
-// secondary-index keys in its Session, and (c) events with the next numbers of
-// one gap-free sequence. Nothing it does is durable until the caller commits:
+// command into (a) a change of that state, (b) an entry in its undo log (the
+// before-image), and (c) events with the next numbers of one gap-free
+// sequence. drain() turns the batch's dirty entities into puts and deletes of
+// records and secondary-index keys — once per key, however many commands
+// touched it — packed into one Batch (deletes first, then puts, as the
+// storage contract orders them). Nothing is durable until the caller commits:
 //
 //   run commands ...              // each validates first, then changes state
 //   auto p = bb.drain();          // the delta (one Batch) and its events
@@ -17,9 +20,12 @@
 // A command that returns an error changed nothing. Time comes from the
 // injected Clock (wall ms), randomness (ids, backoff jitter) from the Rng.
 //
-// Single-writer mode: the hot state is authoritative and the Session is a
-// write buffer (no read preconditions). Shared mode (several nodes on one
-// database) hydrates from the backend first; it builds on the same commands.
+// Single-writer mode: the hot state is authoritative, so the delta carries no
+// read preconditions and needs no Session buffer: the undo log already names
+// every dirty entity once per change, and drain() derives each key once.
+// Shared mode (several nodes on one database) hydrates the keys a command
+// reads through a store::Session, whose checked reads become the batch's
+// preconditions; it builds on the same commands.
 #pragma once
 
 #include <cstddef>
@@ -151,7 +157,7 @@ class Blackboard {
   std::optional<std::int64_t> next_deadline() const;
 
   // ---- group commit --------------------------------------------------------
-  bool has_pending() const { return session_.dirty(); }
+  bool has_pending() const { return !outbox_.empty(); }
   PendingCommit drain();
   void accept();
   void rollback();
@@ -159,7 +165,7 @@ class Blackboard {
   // ---- reads (hot state) -------------------------------------------------------
   const Intent* intent(std::string_view id) const;
   const Hint* hint(std::string_view id) const;
-  bool has_fact(std::string_view id) const { return facts_.count(std::string(id)) != 0; }
+  bool has_fact(std::string_view id) const { return facts_.find(id) != facts_.end(); }
   std::optional<std::uint64_t> fact_seq(std::string_view id) const;
   bool any_fact_of_kind(std::string_view kind) const;
   std::uint64_t last_seq() const { return last_seq_; }
@@ -168,8 +174,16 @@ class Blackboard {
   std::size_t fact_count() const { return facts_.size(); }
   std::size_t held_by(std::string_view agent) const;
   bool hint_live(const Hint& h) const { return h.live(clock_.wall_ms()); }
-  const std::unordered_map<std::string, Intent>& intents() const { return intents_; }
-  const std::unordered_map<std::string, Hint>& hints() const { return hints_; }
+  // Hash maps keyed by std::string that also look up by string_view.
+  struct StrHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <class V>
+  using StrMap = std::unordered_map<std::string, V, StrHash, std::equal_to<>>;
+
+  const StrMap<Intent>& intents() const { return intents_; }
+  const StrMap<Hint>& hints() const { return hints_; }
   const CoreConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
 
@@ -212,17 +226,32 @@ class Blackboard {
   struct Undo {
     enum class Kind : std::uint8_t { kStatus, kIntentAdded, kFactAdded, kHint };
     Kind kind;
-    std::string id;
+    // Views of the keys of intents_ / facts_ / hints_ / fact_kinds_: stable
+    // while the entry exists, and an entry outlives every undo record that
+    // names it (rollback walks the log backwards, so the record of an
+    // entry's creation is the last one to touch it).
+    std::string_view id;
     IntentStatus status;                // kStatus: the status before
     std::optional<Hint> hint;           // kHint: the hint before (nullopt: absent)
-    std::string fact_kind;              // kFactAdded
+    std::string_view fact_kind;         // kFactAdded
     std::optional<KindInfo> kind_info;  // kFactAdded: before (nullopt: absent)
   };
 
+  // A fact recorded in the current batch, written out at drain().
+  struct NewFact {
+    std::string_view id;    // key of facts_
+    std::string_view kind;  // key of fact_kinds_
+    std::uint64_t seq;
+    std::int64_t recorded_at;
+    std::string canonical;
+  };
+
   std::int64_t now() const { return clock_.wall_ms(); }
+  // The current batch's delta (see drain()).
+  store::Batch write_delta();
   void begin_command();
   std::uint64_t append_event(std::string_view type, std::string_view subject, Json data);
-  void record_fact(const std::string& id, const FactBody& body, const CanonicalFact& canon);
+  void record_fact(const FactBody& body, CanonicalFact&& canon);
   Status check_facts_exist(std::string_view field, const std::vector<std::string>& ids) const;
   Result<Intent*> find_intent(std::string_view id);
   // Applies a lifecycle decision: status, in-memory indexes, durable record
@@ -233,8 +262,6 @@ class Blackboard {
   void unindex_memory(const Intent& in);
   static void durable_index_keys(const IntentDef& d, const IntentStatus& s,
                                  std::vector<std::string>& out);
-  void write_status(const Intent& in, const IntentStatus& before);
-  void put_hint(const Hint& h);
   void set_hint(Hint h);
   Result<ClaimReply> claim_intent(Intent& in, std::string_view agent, std::int64_t ttl_ms,
                                   std::int64_t now_ms);
@@ -245,23 +272,24 @@ class Blackboard {
   const Clock& clock_;
   Rng& rng_;
   CoreConfig config_;
-  store::Session session_;
 
-  std::unordered_map<std::string, Intent> intents_;
-  std::unordered_map<std::string, FactMeta> facts_;
-  std::unordered_map<std::string, KindInfo> fact_kinds_;
-  std::unordered_map<std::string, Hint> hints_;
+  StrMap<Intent> intents_;
+  StrMap<FactMeta> facts_;
+  StrMap<KindInfo> fact_kinds_;
+  StrMap<Hint> hints_;
   std::set<OpenEntry> open_;
-  std::set<TimeEntry> leases_;                         // claimed intents by lease end
-  std::set<TimeEntry> backoffs_;                       // open intents by not_before (future only)
-  std::set<TimeEntry> hint_ends_;                      // live hints with an expiry, by expires_at
-  std::unordered_map<std::string, std::size_t> held_;  // agent → leases held
+  std::set<TimeEntry> leases_;     // claimed intents by lease end
+  std::set<TimeEntry> backoffs_;   // open intents by not_before (future only)
+  std::set<TimeEntry> hint_ends_;  // live hints with an expiry, by expires_at
+  StrMap<std::size_t> held_;       // agent → leases held
   std::size_t by_state_[kIntentStateCount] = {};
   std::uint64_t last_seq_ = 0;
 
   // Uncommitted work since the last accept()/rollback().
   std::vector<Undo> undo_;
   std::vector<Event> outbox_;
+  std::vector<NewFact> new_facts_;
+  std::vector<std::pair<std::string, std::string>> new_links_;  // result fact → intent
   std::uint64_t durable_seq_ = 0;
   bool drained_ = false;
 };

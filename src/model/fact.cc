@@ -101,17 +101,18 @@ Json fact_to_json(const Fact& f) {
   return j;
 }
 
-std::string encode_fact_record(const Fact& f, std::string_view canonical) {
+std::string encode_fact_record(std::string_view id, std::uint64_t seq, std::int64_t recorded_at,
+                               std::string_view canonical) {
   std::string out;
   out.reserve(canonical.size() + 128);
   out += "{\"fact\":";
   out += canonical;
   out += ",\"id\":\"";
-  out += f.id;
+  out += id;
   out += "\",\"seq\":";
-  out += std::to_string(f.seq);
+  out += std::to_string(seq);
   out += ",\"recorded_at\":";
-  out += std::to_string(f.recorded_at);
+  out += std::to_string(recorded_at);
   out += '}';
   return out;
 }

@@ -65,7 +65,8 @@ Result<FactBody> fact_body_from_json(const Json& obj, std::string_view default_c
 Json fact_to_json(const Fact& f);
 
 // Storage record: {"fact": <canonical>, "id", "seq", "recorded_at"}.
-std::string encode_fact_record(const Fact& f, std::string_view canonical);
+std::string encode_fact_record(std::string_view id, std::uint64_t seq, std::int64_t recorded_at,
+                               std::string_view canonical);
 Result<Fact> decode_fact_record(std::string_view bytes);
 
 }  // namespace cairn
