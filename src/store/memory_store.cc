@@ -21,14 +21,14 @@ MemoryStore::MemoryStore(StoreLimits limits) : limits_(limits) {}
 MemoryStore::~MemoryStore() = default;
 
 Version MemoryStore::version_of(std::string_view key) const {
-  auto it = index_.find(key);
-  return it == index_.end() ? kAbsent : it->second->second.version;
+  auto it = keys_.find(key);
+  return it == keys_.end() ? kAbsent : it->second.version;
 }
 
 Result<std::optional<Entry>> MemoryStore::get(std::string_view key) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return std::optional<Entry>();
-  const auto& [k, v] = *it->second;
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return std::optional<Entry>();
+  const auto& [k, v] = *it;
   return std::optional<Entry>(Entry{k, v.bytes, v.version});
 }
 
@@ -67,27 +67,23 @@ Result<CommitInfo> MemoryStore::commit(const Batch& batch) {
   if (!batch.mutations.empty()) {
     const Version v = ++version_;
     for (const Mutation& m : batch.mutations) {
-      auto idx = index_.find(m.key);
       if (m.op == Mutation::Op::kDelete) {
-        if (idx == index_.end()) continue;
-        const KeyMap::iterator node = idx->second;
-        index_.erase(idx);  // before the node: the index key views it
-        keys_.erase(node);
-      } else if (idx != index_.end()) {
-        Value& slot = idx->second->second;
-        slot.bytes = m.value;
-        slot.version = v;
+        keys_.erase(m.key);
+        continue;
+      }
+      // One descent finds the slot or the insertion point.
+      auto it = keys_.lower_bound(m.key);
+      if (it != keys_.end() && it->first == m.key) {
+        it->second.bytes = m.value;
+        it->second.version = v;
       } else {
-        auto [node, inserted] = keys_.try_emplace(m.key, Value{m.value, v});
-        CAIRN_ASSERT(inserted);
-        index_.emplace(node->first, node);
+        keys_.emplace_hint(it, m.key, Value{m.value, v});
       }
     }
   }
   for (const BlobPut& b : batch.blobs) {
     if (blobs_.find(b.id) == blobs_.end()) blobs_.emplace(b.id, b.bytes);
   }
-  CAIRN_ASSERT(index_.size() == keys_.size());
   return CommitInfo{version_};
 }
 
@@ -110,13 +106,6 @@ void MemoryStore::restore(const Snapshot& snap) {
   keys_ = snap.state_->keys;
   blobs_ = snap.state_->blobs;
   version_ = snap.state_->version;
-  rebuild_index();
-}
-
-void MemoryStore::rebuild_index() {
-  index_.clear();
-  index_.reserve(keys_.size());
-  for (auto it = keys_.begin(); it != keys_.end(); ++it) index_.emplace(it->first, it);
 }
 
 }  // namespace cairn::store

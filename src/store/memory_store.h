@@ -1,11 +1,13 @@
 // memory_store.h — the in-memory backend (pure).
 //
 // A first-class Store: the simulator, the tests and the benchmarks run on it,
-// and an embedded node may use it as its hot state. Keys live in an ordered
-// map (bytewise order, for ranges) plus a hash index over the same nodes, so
-// point reads and in-place updates cost one hash lookup and no allocation
-// beyond the returned copy. Commit validates the batch, checks every
-// precondition, then applies everything — or nothing.
+// and an embedded node may use it as its hot state. Keys live in one ordered
+// map (bytewise order, for ranges; heterogeneous lookup, so reads copy no
+// key). A hash index beside it was measured and removed: the blackboard's
+// batches are mostly inserts of new keys (events, facts, index entries), and
+// on this class of machine a hash insert cost more than the map descent it
+// saved on reads. Commit validates the batch, checks every precondition, then
+// applies everything — or nothing.
 //
 // snapshot()/restore() copy the whole committed state (keys, versions, blobs,
 // version counter): the simulator uses them to model a crash and restart
@@ -70,7 +72,6 @@ class MemoryStore final : public Store {
   };
   using KeyMap = std::map<std::string, Value, std::less<>>;
   // Views of KeyMap keys (map nodes never move), for O(1) point access.
-  using KeyIndex = std::unordered_map<std::string_view, KeyMap::iterator>;
   struct BlobHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -79,11 +80,9 @@ class MemoryStore final : public Store {
 
   // Version of `key` now (kAbsent when absent).
   Version version_of(std::string_view key) const;
-  void rebuild_index();
 
   StoreLimits limits_;
   KeyMap keys_;
-  KeyIndex index_;
   BlobMap blobs_;
   Version version_ = kAbsent;
 };
