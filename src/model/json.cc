@@ -283,10 +283,32 @@ bool utf16_less(std::string_view a, std::string_view b) {
 constexpr char kHexLower[] = "0123456789abcdef";
 
 // Appends `s` escaped per RFC 8785 §3.2.2.2. REQUIRES: s is valid UTF-8.
+// True when any byte of the 8-byte word `w` needs escaping (< 0x20, '"' or
+// '\\'). Bit tricks on whole words: the common case — ids, names, prose —
+// has no such byte and is copied in one append.
+inline bool word_needs_escape(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+  const std::uint64_t below_space = (w - kOnes * 0x20) & ~w;
+  const std::uint64_t q = w ^ (kOnes * '"');
+  const std::uint64_t quote = (q - kOnes) & ~q;
+  const std::uint64_t b = w ^ (kOnes * '\\');
+  const std::uint64_t backslash = (b - kOnes) & ~b;
+  return ((below_space | quote | backslash) & kHigh) != 0;
+}
+
 void append_escaped(std::string& out, std::string_view s) {
   out.push_back('"');
   std::size_t run = 0;  // start of the pending literal run
   for (std::size_t i = 0; i < s.size(); ++i) {
+    // Skip whole words that need no escaping.
+    while (i + 8 <= s.size()) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (word_needs_escape(w)) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + run, i - run);

@@ -518,3 +518,68 @@ TEST(Jcs, AppendsToExistingOutput) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// The word-at-a-time escaper agrees with a byte-at-a-time reference on
+// strings that mix plain text, characters that need escaping, and UTF-8, at
+// every alignment.
+TEST(JcsStrings, WordAtATimeEscapingMatchesTheByteReference) {
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        default:
+          if (c < 0x20) {
+            static const char* kHex = "0123456789abcdef";
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+    }
+    return out + "\"";
+  };
+  const std::string_view pieces[] = {"a", "Z", " ", "\"",       "\\", "\x01", "\x1f", "\n",
+                                     "é", "€", "😀", "abcdefgh", "/",  "\x7f", "~"};
+  std::uint64_t x = 12345;
+  for (int round = 0; round < 5000; ++round) {
+    std::string s;
+    const int n = static_cast<int>(x % 40);
+    for (int i = 0; i < n; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      s += pieces[(x >> 33) % std::size(pieces)];
+    }
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    std::string got;
+    append_json_string(got, s);
+    ASSERT_EQ(got, reference(s)) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace cairn
