@@ -69,8 +69,14 @@ asan-test: $(ASAN_DIR)/build.ninja
 wasm-build: $(WASM_DIR)/build.ninja
 	$(CMAKE) --build $(WASM_DIR)
 
-wasm-test: wasm-build
+wasm-test: wasm-build build
 	$(CTEST) --test-dir $(WASM_DIR) $(CTEST_ARGS)
+	@# Determinism across platforms: the demo (seeded ids, SHA-256 fact ids,
+	@# every event) must print exactly the same bytes natively and on wasm32.
+	@$(BUILD_DIR)/bin/cairn-demo > $(WASM_DIR)/demo-native.txt
+	@node --no-warnings scripts/wasm-run.mjs $(WASM_DIR)/bin/cairn-demo.wasm > $(WASM_DIR)/demo-wasm.txt
+	@cmp $(WASM_DIR)/demo-native.txt $(WASM_DIR)/demo-wasm.txt && \
+	  echo "native and wasm32 demo output identical ($$(wc -c < $(WASM_DIR)/demo-wasm.txt) bytes)"
 	@echo "wasm32 module sizes:"; \
 	for f in $(WASM_DIR)/bin/*.wasm; do \
 	  [[ -e "$$f" ]] || continue; \
