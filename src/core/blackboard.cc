@@ -427,6 +427,14 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
   return claim_intent(*best, agent, ttl_ms, now_ms);
 }
 
+Blackboard::Fencing Blackboard::fencing(const Intent& in, std::string_view agent,
+                                        std::uint64_t epoch) const {
+  if (canary_skip_fencing_ && in.st.state == IntentState::kClaimed) {
+    return Fencing{in.st.holder, in.st.epoch};  // the canary: take anyone as the holder
+  }
+  return Fencing{std::string(agent), epoch};
+}
+
 Result<ClaimReply> Blackboard::heartbeat(std::string_view id, std::string_view agent,
                                          std::uint64_t epoch, std::int64_t ttl_ms) {
   begin_command();
@@ -435,8 +443,9 @@ Result<ClaimReply> Blackboard::heartbeat(std::string_view id, std::string_view a
   if (ttl_ms < config_.limits.lease_ttl_ms_min || ttl_ms > config_.limits.lease_ttl_ms_max) {
     return field_error("lease_ttl_ms", "is out of range");
   }
+  const Fencing f = fencing(*in, agent, epoch);
   CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
-                         lifecycle::heartbeat(in->def, in->st, agent, epoch, ttl_ms, now()));
+                         lifecycle::heartbeat(in->def, in->st, f.agent, f.epoch, ttl_ms, now()));
   apply(*in, d,
         Json(JsonObject{{"agent", Json(agent)},
                         {"epoch", Json(epoch)},
@@ -460,8 +469,9 @@ Result<ConcludeReply> Blackboard::conclude(std::string_view id, std::string_view
   result.creator = std::string(agent);
   CAIRN_ASSIGN_OR_RETURN(CanonicalFact canon, canonicalize_fact(result, config_.limits));
   const std::int64_t now_ms = now();
+  const Fencing f = fencing(*in, agent, epoch);
   CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d,
-                         lifecycle::conclude(in->def, in->st, agent, epoch, canon.id, now_ms));
+                         lifecycle::conclude(in->def, in->st, f.agent, f.epoch, canon.id, now_ms));
   if (d.no_op) return ConcludeReply{canon.id};
   CAIRN_RETURN_IF_ERROR(check_facts_exist("result.derived_from", result.derived_from));
   ConcludeReply reply{canon.id};
@@ -481,7 +491,8 @@ Result<FailReply> Blackboard::fail(std::string_view id, std::string_view agent, 
   const std::string_view detail = truncate_utf8(error, config_.limits.error_bytes_max);
   const std::int64_t backoff = lifecycle::backoff_delay_ms(
       config_.fail_backoff, std::max<std::int64_t>(in->st.attempts, 1), rng_);
-  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d, lifecycle::fail(in->def, in->st, agent, epoch,
+  const Fencing f = fencing(*in, agent, epoch);
+  CAIRN_ASSIGN_OR_RETURN(lifecycle::Decision d, lifecycle::fail(in->def, in->st, f.agent, f.epoch,
                                                                 detail, retryable, backoff, now()));
   Json data(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"error", Json(detail)}});
   if (d.next.state == IntentState::kOpen) data.set("not_before", Json(d.next.not_before));

@@ -187,6 +187,12 @@ class Blackboard {
   const CoreConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
 
+  // Test hook for the simulator's canary: heartbeat, conclude and fail on a
+  // claimed intent skip the fencing check (any agent, any epoch is taken as
+  // the holder's current one). The checkers must catch the result. Never
+  // set outside tests.
+  void set_canary_skip_fencing(bool on) { canary_skip_fencing_ = on; }
+
   // Why `id` may not be claimed now by a hint (ok when no live hint blocks).
   Status hint_gate(const Intent& in, std::int64_t now_ms) const;
 
@@ -247,6 +253,13 @@ class Blackboard {
   };
 
   std::int64_t now() const { return clock_.wall_ms(); }
+  // The (agent, epoch) the fencing check sees: the caller's, unless the
+  // canary hook is on. Events record the caller's.
+  struct Fencing {
+    std::string agent;
+    std::uint64_t epoch;
+  };
+  Fencing fencing(const Intent& in, std::string_view agent, std::uint64_t epoch) const;
   // The current batch's delta (see drain()).
   store::Batch write_delta();
   void begin_command();
@@ -292,6 +305,7 @@ class Blackboard {
   std::vector<std::pair<std::string, std::string>> new_links_;  // result fact → intent
   std::uint64_t durable_seq_ = 0;
   bool drained_ = false;
+  bool canary_skip_fencing_ = false;
 };
 
 }  // namespace cairn

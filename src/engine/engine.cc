@@ -1,0 +1,644 @@
+// engine.cc — the poll cycle, dispatch, group commit and snapshots.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <type_traits>
+
+#include "core/keys.h"
+#include "model/json_fields.h"
+#include "model/sha256.h"
+
+namespace cairn::engine {
+
+namespace {
+
+constexpr std::array<std::string_view, std::variant_size_v<Command>> kCommandNames = {
+    "post_fact",   "create_intent", "create_hint", "claim",    "claim_next",
+    "heartbeat",   "conclude",      "fail",        "release",  "cancel",
+    "revoke_hint", "get_intent",    "get_hint",    "get_state"};
+constexpr std::size_t kFirstRead = 11;  // index of GetIntent
+static_assert(std::is_same_v<std::variant_alternative_t<kFirstRead, Command>, GetIntent>);
+
+constexpr int kSnapshotVersion = 1;
+
+std::string dedup_key(std::string_view caller, std::string_view key) {
+  std::string k(caller);
+  k += '\x1f';
+  k += key;
+  return k;
+}
+
+Json claim_json(const ClaimReply& c) {
+  return Json(JsonObject{{"id", Json(c.id)},
+                         {"epoch", Json(c.epoch)},
+                         {"lease_expires_at", Json(c.lease_expires_at)}});
+}
+
+std::string u64_hex(std::uint64_t v) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(16, '0');
+  for (int i = 15; i >= 0; --i) {
+    s[static_cast<std::size_t>(i)] = kDigits[v & 0xf];
+    v >>= 4;
+  }
+  return s;
+}
+
+bool parse_u64_hex(std::string_view s, std::uint64_t& out) {
+  if (s.size() != 16) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') {
+      v |= static_cast<std::uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v |= static_cast<std::uint64_t>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+  }
+  out = v;
+  return true;
+}
+
+Json status_json(const Status& s) {
+  if (s.ok()) return Json("ok");
+  return Json(JsonObject{{"code", Json(s.reason())}, {"message", Json(s.message())}});
+}
+
+}  // namespace
+
+std::string_view command_name(const Command& c) {
+  return kCommandNames[c.index()];
+}
+
+bool is_mutation(const Command& c) {
+  return c.index() < kFirstRead;
+}
+
+std::string describe(const Effect& e) {
+  JsonObject o;
+  if (const auto* c = std::get_if<CommitEffect>(&e)) {
+    // Keys and values are folded into one digest: the trace stays small and
+    // still changes when any byte of the batch does.
+    Sha256 h;
+    std::string len;
+    auto part = [&](std::string_view s) {
+      len.clear();
+      keys::append_u64(len, s.size());
+      h.update(len);
+      h.update(s);
+    };
+    for (const auto& p : c->batch.preconditions) {
+      part(p.key);
+      part(std::to_string(p.version));
+    }
+    for (const auto& m : c->batch.mutations) {
+      part(m.op == store::Mutation::Op::kPut ? "put" : "del");
+      part(m.key);
+      part(m.value);
+    }
+    o.emplace_back("commit", Json(c->commit_id));
+    o.emplace_back("mutations", Json(static_cast<std::uint64_t>(c->batch.mutations.size())));
+    o.emplace_back("digest", Json(to_hex(h.finish())));
+  } else if (const auto* r = std::get_if<ReplyEffect>(&e)) {
+    o.emplace_back("reply", Json(r->request));
+    o.emplace_back("status", status_json(r->status));
+    o.emplace_back("body", r->body);
+  } else if (const auto* p = std::get_if<PublishEffect>(&e)) {
+    JsonArray evs;
+    for (const auto& ev : p->events) evs.push_back(event_to_json(ev));
+    o.emplace_back("publish", Json(std::move(evs)));
+  } else if (const auto* s = std::get_if<ResyncEffect>(&e)) {
+    o.emplace_back("resync", Json(s->commit_id));
+  }
+  return to_json(Json(std::move(o)));
+}
+
+Engine::Engine(EngineConfig config, std::uint64_t seed, std::int64_t now_wall_ms)
+    : config_(std::move(config)),
+      clock_(now_wall_ms, 0),
+      rng_(seed),
+      bb_(clock_, rng_, config_.core),
+      gate_(config_.leases_per_agent_max),
+      backoff_(config_.agent_backoff_base_ms, config_.agent_backoff_cap_ms),
+      governor_(config_.down_after_expiries),
+      dedup_(config_.dedup_capacity),
+      records_(config_.record_depth_max, config_.record_names_max) {}
+
+Status Engine::load(store::Store& store) {
+  CAIRN_ASSERT(!busy() && ingress_.empty());
+  return bb_.load(store);
+}
+
+Status Engine::submit(Request request) {
+  if (ingress_.size() >= config_.ingress_max) {
+    counters_.add("ingress.overloaded");
+    return unavailable(
+        "the engine's ingress queue is full; retry later", "overloaded",
+        Json(JsonObject{{"ingress_max", Json(static_cast<std::uint64_t>(config_.ingress_max))}}));
+  }
+  counters_.add("ingress.accepted");
+  ingress_.push_back(std::move(request));
+  return Status();
+}
+
+// ---- dispatch -----------------------------------------------------------------
+
+Json Engine::claim_next(const Request& r, const ClaimNext& c, Status& status) {
+  JsonArray claims;
+  const std::size_t max = c.max;
+  for (std::size_t i = 0; i < max; ++i) {
+    if (Status g = gate_.admit(r.caller, bb_.held_by(r.caller)); !g.ok()) {
+      if (claims.empty()) status = std::move(g);
+      break;
+    }
+    auto got = bb_.claim_next(r.caller, c.filter, c.ttl_ms);
+    if (!got.ok()) {
+      if (got.status().reason() != "no_work" && claims.empty()) status = got.take_status();
+      break;
+    }
+    const Intent* in = bb_.intent(got->id);
+    CAIRN_ASSERT(in != nullptr);
+    claims.push_back(Json(JsonObject{{"intent", intent_to_json(*in)},
+                                     {"epoch", Json(got->epoch)},
+                                     {"lease_expires_at", Json(got->lease_expires_at)}}));
+  }
+  return Json(JsonObject{{"claims", Json(std::move(claims))}});
+}
+
+void Engine::execute(const Request& r, Status& status, Json& body) {
+  const std::int64_t now_ms = clock_.wall_ms();
+  auto claim_gates = [&]() -> Status {
+    CAIRN_RETURN_IF_ERROR(governor_.admit(r.caller));
+    if (!backoff_.should_retry(r.caller, now_ms)) {
+      return unavailable("the agent is backing off after repeated failures", "agent_backoff",
+                         Json(JsonObject{{"retry_at", Json(backoff_.retry_at(r.caller))}}));
+    }
+    return Status();
+  };
+  auto fill = [&](auto&& result, auto&& to_body) {
+    if (result.ok()) {
+      body = to_body(result.value());
+    } else {
+      status = result.take_status();
+    }
+  };
+  const Command& cmd = r.command;
+  switch (cmd.index()) {
+    case 0: {  // PostFact
+      FactBody b = std::get_if<PostFact>(&cmd)->body;
+      if (b.creator.empty()) b.creator = r.caller;
+      fill(bb_.post_fact(std::move(b)), [](const PostFactReply& p) {
+        return Json(JsonObject{{"id", Json(p.id)},
+                               {"seq", Json(p.seq)},
+                               {"recorded_at", Json(p.recorded_at)},
+                               {"created", Json(p.created)}});
+      });
+      break;
+    }
+    case 1: {  // CreateIntent
+      IntentDraft d = std::get_if<CreateIntent>(&cmd)->draft;
+      if (d.creator.empty()) d.creator = r.caller;
+      fill(bb_.create_intent(std::move(d)), [](const CreateIntentReply& c) {
+        return Json(JsonObject{{"id", Json(c.id)},
+                               {"state", Json(state_name(c.state))},
+                               {"created", Json(c.created)}});
+      });
+      break;
+    }
+    case 2: {  // CreateHint
+      HintDraft d = std::get_if<CreateHint>(&cmd)->draft;
+      if (d.creator.empty()) d.creator = r.caller;
+      fill(bb_.create_hint(std::move(d)), [](const HintReply& h) {
+        return Json(
+            JsonObject{{"id", Json(h.id)}, {"seq", Json(h.seq)}, {"created", Json(h.created)}});
+      });
+      break;
+    }
+    case 3: {  // Claim
+      const Claim& c = *std::get_if<Claim>(&cmd);
+      status = claim_gates();
+      if (status.ok()) status = gate_.admit(r.caller, bb_.held_by(r.caller));
+      if (!status.ok()) break;
+      fill(bb_.claim(c.intent, r.caller, c.ttl_ms), claim_json);
+      break;
+    }
+    case 4: {  // ClaimNext
+      const ClaimNext& c = *std::get_if<ClaimNext>(&cmd);
+      if (c.max < 1 || c.max > config_.claim_next_max) {
+        status = field_error("max", "must be within 1.." + std::to_string(config_.claim_next_max));
+        break;
+      }
+      if (c.wait_ms < 0 || c.wait_ms > config_.long_poll_ms_max) {
+        status =
+            field_error("wait_ms", "must be within 0.." + std::to_string(config_.long_poll_ms_max));
+        break;
+      }
+      status = claim_gates();
+      if (!status.ok()) break;
+      body = claim_next(r, c, status);
+      break;
+    }
+    case 5: {  // Heartbeat
+      const Heartbeat& h = *std::get_if<Heartbeat>(&cmd);
+      fill(bb_.heartbeat(h.intent, r.caller, h.epoch, h.ttl_ms), claim_json);
+      break;
+    }
+    case 6: {  // Conclude
+      const Conclude& c = *std::get_if<Conclude>(&cmd);
+      fill(bb_.conclude(c.intent, r.caller, c.epoch, c.result), [](const ConcludeReply& cr) {
+        return Json(JsonObject{{"result", Json(cr.result)}, {"state", Json("concluded")}});
+      });
+      break;
+    }
+    case 7: {  // Fail
+      const Fail& f = *std::get_if<Fail>(&cmd);
+      fill(bb_.fail(f.intent, r.caller, f.epoch, f.error, f.retryable), [](const FailReply& fr) {
+        JsonObject o{{"state", Json(state_name(fr.state))}};
+        if (fr.not_before != 0) o.emplace_back("not_before", Json(fr.not_before));
+        return Json(std::move(o));
+      });
+      break;
+    }
+    case 8: {  // Release
+      const Release& rel = *std::get_if<Release>(&cmd);
+      status = bb_.release(rel.intent, r.caller, rel.epoch);
+      if (status.ok()) {
+        const Intent* in = bb_.intent(rel.intent);
+        body = Json(JsonObject{{"state", Json(state_name(in->st.state))}});
+      }
+      break;
+    }
+    case 9: {  // Cancel
+      const Cancel& c = *std::get_if<Cancel>(&cmd);
+      status = bb_.cancel(c.intent, r.caller);
+      if (status.ok()) body = Json(JsonObject{{"state", Json("cancelled")}});
+      break;
+    }
+    case 10: {  // RevokeHint
+      const RevokeHint& h = *std::get_if<RevokeHint>(&cmd);
+      status = bb_.revoke_hint(h.hint, r.caller, h.admin);
+      if (status.ok()) body = Json(JsonObject{{"revoked", Json(true)}});
+      break;
+    }
+    case 11: {  // GetIntent
+      const Intent* in = bb_.intent(std::get_if<GetIntent>(&cmd)->intent);
+      if (in == nullptr) {
+        status = not_found("no intent " + std::get_if<GetIntent>(&cmd)->intent, "not_found");
+      } else {
+        body = intent_to_json(*in);
+      }
+      break;
+    }
+    case 12: {  // GetHint
+      const Hint* h = bb_.hint(std::get_if<GetHint>(&cmd)->hint);
+      if (h == nullptr) {
+        status = not_found("no hint " + std::get_if<GetHint>(&cmd)->hint, "not_found");
+      } else {
+        body = hint_to_json(*h, now_ms);
+      }
+      break;
+    }
+    case 13: {  // GetState
+      JsonObject by_state;
+      for (int i = 0; i < kIntentStateCount; ++i) {
+        const auto s = static_cast<IntentState>(i);
+        by_state.emplace_back(std::string(state_name(s)),
+                              Json(static_cast<std::uint64_t>(bb_.count(s))));
+      }
+      body = Json(JsonObject{{"intents", Json(std::move(by_state))},
+                             {"facts", Json(static_cast<std::uint64_t>(bb_.fact_count()))},
+                             {"last_seq", Json(bb_.last_seq())}});
+      break;
+    }
+    default:
+      CAIRN_UNREACHABLE();
+  }
+  if (status.ok() && body.is_null()) body = Json::object();
+}
+
+void Engine::dispatch(Request& r, std::vector<Pending>& out) {
+  counters_.add(std::string("commands.") + std::string(command_name(r.command)));
+  const bool keyed = !r.idempotency_key.empty() && is_mutation(r.command);
+  if (keyed) {
+    switch (dedup_.state(r.caller, r.idempotency_key)) {
+      case DedupWindow::State::kDone: {
+        counters_.add("dedup.replayed");
+        const StoredReply& s = dedup_.reply(r.caller, r.idempotency_key);
+        out.push_back(Pending{r.id, r.caller, {}, s.status, s.body, {}});
+        return;
+      }
+      case DedupWindow::State::kPending:
+        // The original is parked, in this cycle or in flight: answer this
+        // retry with its reply when that is released.
+        counters_.add("dedup.joined");
+        waiting_[dedup_key(r.caller, r.idempotency_key)].push_back(r.id);
+        return;
+      case DedupWindow::State::kUnknown:
+        dedup_.begin(r.caller, r.idempotency_key);
+        break;
+    }
+  }
+  Status status;
+  Json body;
+  execute(r, status, body);
+  if (const auto* cn = std::get_if<ClaimNext>(&r.command);
+      cn != nullptr && status.ok() && cn->wait_ms > 0 && body.find("claims")->size() == 0) {
+    const std::int64_t deadline = clock_.wall_ms() + cn->wait_ms;
+    if (parked_.size() < config_.parked_max) {
+      // Nothing to hand out yet: wait (no busy polling) until a commit makes
+      // work available or the deadline passes.
+      counters_.add("claims.parked");
+      parked_.push_back(Parked{std::move(r), deadline});
+      return;
+    }
+    counters_.add("claims.park_full");
+  }
+  out.push_back(Pending{r.id,
+                        std::move(r.caller),
+                        keyed ? std::move(r.idempotency_key) : "",
+                        std::move(status),
+                        std::move(body),
+                        {}});
+}
+
+// ---- releasing replies ----------------------------------------------------------------
+
+void Engine::release(std::vector<Pending>& replies, std::vector<Effect>& effects) {
+  for (Pending& p : replies) {
+    counters_.add(std::string("replies.") + std::string(p.status.reason()));
+    if (!p.idempotency_key.empty()) {
+      const std::string k = dedup_key(p.caller, p.idempotency_key);
+      if (auto w = waiting_.find(k); w != waiting_.end()) {
+        for (RequestId dup : w->second) effects.push_back(ReplyEffect{dup, p.status, p.body});
+        waiting_.erase(w);
+      }
+      dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body});
+    }
+    effects.push_back(ReplyEffect{p.id, std::move(p.status), std::move(p.body)});
+  }
+  replies.clear();
+}
+
+void Engine::fail_all(std::vector<Pending>& replies, const Status& why,
+                      std::vector<Effect>& effects) {
+  for (Pending& p : replies) {
+    counters_.add(std::string("replies.") + std::string(why.reason()));
+    if (!p.idempotency_key.empty()) {
+      const std::string k = dedup_key(p.caller, p.idempotency_key);
+      if (auto w = waiting_.find(k); w != waiting_.end()) {
+        for (RequestId dup : w->second) effects.push_back(ReplyEffect{dup, why, Json()});
+        waiting_.erase(w);
+      }
+      // Nothing (known to be) applied: a retry with the key runs again.
+      dedup_.forget(p.caller, p.idempotency_key);
+    }
+    effects.push_back(ReplyEffect{p.id, why, Json()});
+  }
+  replies.clear();
+}
+
+bool Engine::work_may_have_appeared(const std::vector<Event>& events) const {
+  for (const Event& e : events) {
+    if (e.type == ev::kIntentCreated || e.type == ev::kIntentReleased ||
+        e.type == ev::kIntentExpired || e.type == ev::kIntentFailed || e.type == ev::kHintRevoked ||
+        e.type == ev::kHintExpired || e.type == ev::kFactRecorded ||
+        e.type == ev::kIntentConcluded || e.type == ev::kIntentCancelled ||
+        e.type == ev::kIntentDead) {
+      return true;  // new or freed work, a lifted gate, or a freed lease slot
+    }
+  }
+  return false;
+}
+
+void Engine::after_events(const std::vector<Event>& events) {
+  for (const Event& e : events) {
+    records_.push("events", event_to_json(e));
+    counters_.add(std::string("events.") + e.type);
+    const Json* agent_j = e.data.find("agent");
+    const std::string agent =
+        agent_j != nullptr && agent_j->is_string() ? agent_j->as_string() : "";
+    if (e.type == ev::kIntentClaimed) {
+      claimed_at_[e.subject] = e.at;
+    } else if (e.type == ev::kIntentConcluded) {
+      if (auto it = claimed_at_.find(e.subject); it != claimed_at_.end()) {
+        if (const Intent* in = bb_.intent(e.subject)) {
+          latency_.record(in->def.kind, in->def.lane, static_cast<double>(e.at - it->second));
+        }
+        claimed_at_.erase(it);
+      }
+      backoff_.record_success(agent);
+      governor_.record_success(agent);
+    } else if (e.type == ev::kIntentFailed || e.type == ev::kIntentDead) {
+      claimed_at_.erase(e.subject);
+      backoff_.record_failure(agent, e.at);
+    } else if (e.type == ev::kIntentExpired) {
+      claimed_at_.erase(e.subject);
+      governor_.record_expiry(agent);
+    } else if (e.type == ev::kIntentReleased || e.type == ev::kIntentCancelled) {
+      claimed_at_.erase(e.subject);
+    }
+  }
+  if (work_may_have_appeared(events) && !parked_.empty()) wake_parked_ = true;
+}
+
+// ---- commits ----------------------------------------------------------------------------------
+
+void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> outcome) {
+  if (!inflight_ || inflight_->commit_id != commit_id || resync_needed_) {
+    counters_.add("commit.unknown_completion");
+    return;
+  }
+  if (outcome.ok()) {
+    counters_.add("commit.ok");
+    bb_.accept();
+    release(inflight_->replies, carry_);
+    after_events(inflight_->events);
+    carry_.push_back(PublishEffect{std::move(inflight_->events)});
+    inflight_.reset();
+    return;
+  }
+  Status why = outcome.take_status();
+  if (why.code() == Code::kOutcomeUnknown) {
+    counters_.add("commit.outcome_unknown");
+    fail_all(inflight_->replies, why, carry_);
+    resync_needed_ = true;
+    carry_.push_back(ResyncEffect{commit_id});
+    return;  // inflight_ stays until resync() learns what happened
+  }
+  counters_.add("commit.failed");
+  bb_.rollback();
+  fail_all(inflight_->replies, why, carry_);
+  inflight_.reset();
+}
+
+Status Engine::resync(store::Store& store) {
+  if (!resync_needed_) return Status();
+  CAIRN_ASSERT(inflight_.has_value());
+  CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> seq, store.get(keys::kEventSeq));
+  std::uint64_t durable = 0;
+  if (seq) {
+    for (char c : seq->value) {
+      if (c < '0' || c > '9') return internal_error("corrupt " + std::string(keys::kEventSeq));
+      durable = durable * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+  }
+  // Every batch writes the sequence key, and sequences only grow: the store
+  // holds the in-doubt batch exactly when it holds its last sequence number.
+  if (durable == inflight_->last_seq) {
+    counters_.add("resync.applied");
+    bb_.accept();
+    after_events(inflight_->events);
+    carry_.push_back(PublishEffect{std::move(inflight_->events)});
+  } else {
+    counters_.add("resync.not_applied");
+    bb_.rollback();
+  }
+  resync_needed_ = false;
+  inflight_.reset();
+  return Status();
+}
+
+// ---- the poll cycle ---------------------------------------------------------------------------
+
+PollResult Engine::poll(std::int64_t now_ms) {
+  PollResult out;
+  out.effects = std::move(carry_);
+  carry_.clear();
+  if (now_ms > clock_.wall_ms()) clock_.advance_ms(now_ms - clock_.wall_ms());
+
+  if (!busy()) {
+    // 1. Ingress: parked long-polls that may now find work go first (they
+    // have waited longest), then queued requests, within the cycle budget.
+    std::vector<Request> cycle;
+    if (wake_parked_) {
+      while (!parked_.empty() && cycle.size() < config_.commands_per_cycle_max) {
+        Parked p = std::move(parked_.front());
+        parked_.pop_front();
+        if (auto* cn = std::get_if<ClaimNext>(&p.request.command)) {
+          cn->wait_ms = std::max<std::int64_t>(0, p.deadline - clock_.wall_ms());
+        }
+        cycle.push_back(std::move(p.request));
+      }
+      wake_parked_ = !parked_.empty();
+    }
+    while (!ingress_.empty() && cycle.size() < config_.commands_per_cycle_max) {
+      cycle.push_back(std::move(ingress_.front()));
+      ingress_.pop_front();
+    }
+
+    // 2. Timers: expiries in the blackboard, then long-poll deadlines.
+    std::vector<Pending> pending;
+    const TickReport t = bb_.tick();
+    if (t.backoffs_ended > 0 && !parked_.empty()) wake_parked_ = true;
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (it->deadline <= clock_.wall_ms()) {
+        counters_.add("claims.long_poll_timeout");
+        Request& r = it->request;
+        pending.push_back(Pending{r.id,
+                                  r.caller,
+                                  r.idempotency_key,
+                                  Status(),
+                                  Json(JsonObject{{"claims", Json::array()}}),
+                                  {}});
+        it = parked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+
+    // 3. Dispatch.
+    for (Request& r : cycle) dispatch(r, pending);
+
+    // 4. Group commit, or release at once when nothing changed.
+    if (bb_.has_pending()) {
+      PendingCommit p = bb_.drain();
+      const std::uint64_t id = next_commit_id_++;
+      counters_.add("commit.batches");
+      counters_.add("commit.mutations", p.batch.mutations.size());
+      inflight_ = Inflight{id, p.events.empty() ? bb_.last_seq() : p.events.back().seq,
+                           std::move(pending), std::move(p.events)};
+      out.effects.push_back(CommitEffect{id, std::move(p.batch)});
+    } else {
+      release(pending, out.effects);
+    }
+  }
+
+  // 6. Deadlines.
+  out.next_deadline = bb_.next_deadline();
+  for (const Parked& p : parked_) {
+    if (!out.next_deadline || p.deadline < *out.next_deadline) out.next_deadline = p.deadline;
+  }
+  return out;
+}
+
+// ---- snapshot / restore ----------------------------------------------------------------------
+
+Result<Json> Engine::snapshot() const {
+  if (!ingress_.empty() || busy() || !parked_.empty() || !carry_.empty() || bb_.has_pending()) {
+    return conflict("the engine has work in flight; snapshot when idle", "busy");
+  }
+  JsonArray rng;
+  for (std::uint64_t w : rng_.state()) rng.emplace_back(u64_hex(w));
+  JsonObject claimed;
+  for (const auto& [id, at] : claimed_at_) claimed.emplace_back(id, Json(at));
+  return Json(JsonObject{{"version", Json(kSnapshotVersion)},
+                         {"incarnation", Json(incarnation_)},
+                         {"rng", Json(std::move(rng))},
+                         {"next_commit_id", Json(u64_hex(next_commit_id_))},
+                         {"backoff", backoff_.to_json()},
+                         {"governor", governor_.to_json()},
+                         {"dedup", dedup_.to_json()},
+                         {"latency", latency_.to_json()},
+                         {"counters", counters_.to_json()},
+                         {"claimed_at", Json(std::move(claimed))}});
+}
+
+Result<std::unique_ptr<Engine>> Engine::restore(EngineConfig config, const Json& snap,
+                                                store::Store& store, std::int64_t now_wall_ms) {
+  CAIRN_RETURN_IF_ERROR(expect_object(snap, "snapshot"));
+  std::int64_t version = 0;
+  CAIRN_RETURN_IF_ERROR(read_int(snap, "version", version));
+  if (version != kSnapshotVersion) {
+    return invalid("unknown snapshot version " + std::to_string(version), "bad_snapshot");
+  }
+  auto e = std::unique_ptr<Engine>(new Engine(std::move(config), 0, now_wall_ms));
+  std::uint64_t incarnation = 0;
+  CAIRN_RETURN_IF_ERROR(read_uint(snap, "incarnation", incarnation));
+  e->incarnation_ = incarnation + 1;
+  std::vector<std::string> rng;
+  CAIRN_RETURN_IF_ERROR(read_string_array(snap, "rng", rng));
+  std::array<std::uint64_t, 4> state{};
+  if (rng.size() != state.size()) return invalid("snapshot rng state", "bad_snapshot");
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    if (!parse_u64_hex(rng[i], state[i])) return invalid("snapshot rng state", "bad_snapshot");
+  }
+  e->rng_.set_state(state);
+  std::string next;
+  CAIRN_RETURN_IF_ERROR(read_string(snap, "next_commit_id", next));
+  if (!parse_u64_hex(next, e->next_commit_id_)) return invalid("next_commit_id", "bad_snapshot");
+  auto part = [&](std::string_view key) -> const Json& {
+    static const Json kNull;
+    const Json* j = snap.find(key);
+    return j == nullptr ? kNull : *j;
+  };
+  CAIRN_RETURN_IF_ERROR(e->backoff_.from_json(part("backoff")));
+  CAIRN_RETURN_IF_ERROR(e->governor_.from_json(part("governor")));
+  CAIRN_RETURN_IF_ERROR(e->dedup_.from_json(part("dedup")));
+  CAIRN_RETURN_IF_ERROR(e->latency_.from_json(part("latency")));
+  CAIRN_RETURN_IF_ERROR(e->counters_.from_json(part("counters")));
+  if (const JsonObject* c = part("claimed_at").object_if()) {
+    for (const auto& [id, at] : *c) {
+      auto v = at.int_if();
+      if (!v) return invalid("claimed_at", "bad_snapshot");
+      e->claimed_at_[id] = *v;
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(e->load(store));
+  e->counters_.add("engine.restored");
+  return e;
+}
+
+}  // namespace cairn::engine

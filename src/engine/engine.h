@@ -1,0 +1,297 @@
+// engine.h — the sans-IO cairn node: requests in, effects out (pure).
+//
+// The server, the CLI tests and the simulator all drive this one engine. It
+// owns the blackboard (core/blackboard.h), an injected-time clock and a seeded
+// Rng, and the framework primitives (engine/primitives.h). It does no I/O:
+// the shell feeds it inputs and performs the effects it returns.
+//
+// Inputs
+//   submit(request)            a command from a client; bounded ingress
+//   complete_commit(id, r)     the outcome of a CommitEffect the shell performed
+//   resync(store)              answer to a ResyncEffect (after outcome_unknown)
+//   poll(now)                  the current time; runs one cycle
+//
+// Outputs (Effect)
+//   CommitEffect   write this batch to the store, atomically, then call
+//                  complete_commit with its id
+//   ReplyEffect    answer request N (a JSON body, or a typed error)
+//   PublishEffect  these events are durable: hand them to watchers
+//   ResyncEffect   a commit's outcome is unknown: call resync(store)
+//
+// The drain contract: feed inputs, then call poll(now) until it returns no
+// effects; then wait until `next_deadline` (wall ms) or the next input,
+// whichever comes first, and repeat. poll never blocks and never reads a
+// clock: `now` is the only time the engine knows.
+//
+// One poll cycle, in a fixed phase order:
+//   1. drain the ingress queue, at most commands_per_cycle_max requests
+//      (while a commit or resync is outstanding nothing is drained: one batch
+//      is in flight at a time, and the ingress queue absorbs the wait);
+//   2. fire matured timers: lease and hint expiries, backoff ends, long-poll
+//      deadlines;
+//   3. dispatch the cycle's requests against the blackboard, in order;
+//   4. emit one CommitEffect for everything the cycle changed (group commit;
+//      no reply of the cycle is released before it completes);
+//   5. on completion, release the replies and then the events, in order. A
+//      failed commit fails every reply of the batch with its code and rolls
+//      the hot state back to the last durable state; an outcome_unknown
+//      commit fails them with outcome_unknown and asks for a resync, which
+//      reads the store to learn whether the batch landed;
+//   6. update counters and the record rings.
+// A cycle that changed nothing releases its replies at once.
+//
+// Requests carrying an idempotency key are de-duplicated per caller: a retry
+// gets the original reply (or waits for it while the original is in flight)
+// and causes no second effect.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/blackboard.h"
+#include "engine/primitives.h"
+#include "model/clock.h"
+#include "model/rng.h"
+#include "store/store.h"
+
+namespace cairn::engine {
+
+using RequestId = std::uint64_t;
+
+// ---- commands ------------------------------------------------------------------
+// The caller (agent or creator name) travels in the Request; each command
+// takes its actor from there unless noted.
+struct PostFact {
+  FactBody body;  // body.creator is the caller's (the shell enforces it)
+};
+struct CreateIntent {
+  IntentDraft draft;  // draft.creator likewise
+};
+struct CreateHint {
+  HintDraft draft;  // draft.creator likewise
+};
+struct Claim {
+  std::string intent;
+  std::int64_t ttl_ms = 0;  // 0: the intent's lease_ttl_ms
+};
+struct ClaimNext {
+  ClaimFilter filter;
+  std::int64_t ttl_ms = 0;
+  std::size_t max = 1;       // 1..claim_next_max
+  std::int64_t wait_ms = 0;  // long-poll: 0..long_poll_ms_max
+};
+struct Heartbeat {
+  std::string intent;
+  std::uint64_t epoch = 0;
+  std::int64_t ttl_ms = 0;
+};
+struct Conclude {
+  std::string intent;
+  std::uint64_t epoch = 0;
+  FactBody result;  // kind, content, content_type; creator and derived_from are filled in
+};
+struct Fail {
+  std::string intent;
+  std::uint64_t epoch = 0;
+  std::string error;
+  bool retryable = true;
+};
+struct Release {
+  std::string intent;
+  std::uint64_t epoch = 0;
+};
+struct Cancel {
+  std::string intent;
+};
+struct RevokeHint {
+  std::string hint;
+  bool admin = false;  // the shell sets it for admin-scoped callers
+};
+struct GetIntent {
+  std::string intent;
+};
+struct GetHint {
+  std::string hint;
+};
+struct GetState {};
+
+using Command =
+    std::variant<PostFact, CreateIntent, CreateHint, Claim, ClaimNext, Heartbeat, Conclude, Fail,
+                 Release, Cancel, RevokeHint, GetIntent, GetHint, GetState>;
+
+// "post_fact", "claim", ... (for counters, logs and traces).
+std::string_view command_name(const Command& c);
+// True for commands that can change state (and so may carry an idempotency key).
+bool is_mutation(const Command& c);
+
+struct Request {
+  RequestId id = 0;
+  std::string caller;           // agent / creator name
+  std::string idempotency_key;  // optional
+  Command command;
+};
+
+// ---- effects --------------------------------------------------------------------
+struct CommitEffect {
+  std::uint64_t commit_id = 0;
+  store::Batch batch;
+};
+struct ReplyEffect {
+  RequestId request = 0;
+  Status status;  // ok, or the typed error
+  Json body;      // the reply body when ok
+};
+struct PublishEffect {
+  std::vector<Event> events;
+};
+struct ResyncEffect {
+  std::uint64_t commit_id = 0;
+};
+using Effect = std::variant<CommitEffect, ReplyEffect, PublishEffect, ResyncEffect>;
+
+// A stable text form of an effect (JSON), for trace hashes and logs.
+std::string describe(const Effect& e);
+
+struct PollResult {
+  std::vector<Effect> effects;
+  // The next wall time at which a timer matures (lease end, hint expiry,
+  // backoff end, long-poll deadline), if any.
+  std::optional<std::int64_t> next_deadline;
+};
+
+struct EngineConfig {
+  CoreConfig core;
+  std::size_t ingress_max = 10'000;            // queued requests; past it: overloaded
+  std::size_t commands_per_cycle_max = 1'024;  // requests dispatched per cycle
+  std::size_t claim_next_max = 256;            // claims one ClaimNext may return
+  std::int64_t long_poll_ms_max = 30'000;
+  std::size_t parked_max = 10'000;  // long-polling requests waiting for work
+  std::size_t leases_per_agent_max = AgentGate::kDefaultLeasesPerAgentMax;
+  std::int64_t agent_backoff_base_ms = AgentBackoff::kDefaultBaseMs;
+  std::int64_t agent_backoff_cap_ms = AgentBackoff::kDefaultCapMs;
+  std::uint32_t down_after_expiries = AgentGovernor::kDefaultDownAfterExpiries;
+  std::size_t dedup_capacity = DedupWindow::kDefaultCapacity;
+  std::size_t record_depth_max = RecordRing::kDefaultDepthMax;
+  std::size_t record_names_max = RecordRing::kDefaultNamesMax;
+};
+
+class Engine {
+ public:
+  // `seed` seeds the engine's Rng (ids, backoff jitter). The shell seeds it
+  // from the OS; the simulator from the run's seed.
+  Engine(EngineConfig config, std::uint64_t seed, std::int64_t now_wall_ms = 0);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Startup: rebuild the blackboard from the store (synchronous reads through
+  // the Store interface, before the first poll). REQUIRES: idle.
+  Status load(store::Store& store);
+
+  // Queues a request. Past ingress_max it is refused at once with
+  // unavailable/overloaded (never dropped silently); the caller answers it.
+  Status submit(Request request);
+
+  // The outcome of CommitEffect `commit_id`.
+  void complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> outcome);
+
+  // After a ResyncEffect: reads the store's event sequence to learn whether
+  // the in-doubt batch was applied (keeps it) or not (rolls it back).
+  // unavailable when the store cannot be read; call again later.
+  Status resync(store::Store& store);
+
+  // Runs one cycle at wall time `now_ms` (never earlier than the last now).
+  PollResult poll(std::int64_t now_ms);
+
+  // ---- snapshot / restore --------------------------------------------------------
+  // The engine's own in-memory state (framework tables, rng, counters,
+  // incarnation) — the blackboard itself is durable in the store. Refused
+  // (conflict/busy) while work is in flight: queued requests, an outstanding
+  // commit or resync, or parked long-polls.
+  Result<Json> snapshot() const;
+  // A new engine from a snapshot and the store; incarnation = snapshot's + 1.
+  static Result<std::unique_ptr<Engine>> restore(EngineConfig config, const Json& snapshot,
+                                                 store::Store& store, std::int64_t now_wall_ms);
+
+  // ---- introspection ------------------------------------------------------------------------
+  const Blackboard& blackboard() const { return bb_; }
+  const Counters& counters() const { return counters_; }
+  const LatencyTracker& latency() const { return latency_; }
+  const RecordRing& records() const { return records_; }
+  AgentGovernor& governor() { return governor_; }
+  std::uint64_t incarnation() const { return incarnation_; }
+  std::size_t ingress_depth() const { return ingress_.size(); }
+  std::size_t parked() const { return parked_.size(); }
+  bool busy() const { return inflight_.has_value() || resync_needed_; }
+  std::int64_t now() const { return clock_.wall_ms(); }
+
+  // Test hook: the simulator's canary breaks the fencing check on purpose
+  // (heartbeat / conclude / fail accept a stale epoch) and must see the
+  // checker report it. Never set outside tests.
+  void set_canary_broken_epoch_check(bool on) { canary_ = on; }
+
+ private:
+  struct Pending {  // a dispatched request awaiting the batch's commit
+    RequestId id;
+    std::string caller;
+    std::string idempotency_key;
+    Status status;
+    Json body;
+    std::vector<RequestId> duplicates;  // retries that arrived meanwhile
+  };
+  struct Inflight {
+    std::uint64_t commit_id;
+    std::uint64_t last_seq;  // the batch's last event sequence number
+    std::vector<Pending> replies;
+    std::vector<Event> events;
+  };
+  struct Parked {
+    Request request;
+    std::int64_t deadline;
+  };
+
+  void dispatch(Request& r, std::vector<Pending>& out);
+  // Runs one command; fills status/body.
+  void execute(const Request& r, Status& status, Json& body);
+  Json claim_next(const Request& r, const ClaimNext& c, Status& status);
+  void after_events(const std::vector<Event>& events);
+  void release(std::vector<Pending>& replies, std::vector<Effect>& effects);
+  void fail_all(std::vector<Pending>& replies, const Status& why, std::vector<Effect>& effects);
+  bool work_may_have_appeared(const std::vector<Event>& events) const;
+
+  EngineConfig config_;
+  SimClock clock_;
+  SeededRng rng_;
+  Blackboard bb_;
+  std::uint64_t incarnation_ = 0;
+  bool canary_ = false;
+
+  std::deque<Request> ingress_;
+  std::deque<Parked> parked_;
+  bool wake_parked_ = false;
+  std::optional<Inflight> inflight_;
+  std::optional<Inflight> completed_;  // outcome known, replies not yet released
+  bool resync_needed_ = false;
+  std::uint64_t next_commit_id_ = 1;
+  std::vector<Effect> carry_;  // effects produced outside poll (e.g. completion)
+
+  AgentGate gate_;
+  AgentBackoff backoff_;
+  AgentGovernor governor_;
+  DedupWindow dedup_;
+  LatencyTracker latency_;
+  RecordRing records_;
+  Counters counters_;
+  std::map<std::string, std::int64_t, std::less<>> claimed_at_;  // intent → claim wall ms
+  // Duplicates of in-flight keyed requests: (caller \x1f key) → request ids.
+  std::map<std::string, std::vector<RequestId>, std::less<>> waiting_;
+};
+
+}  // namespace cairn::engine

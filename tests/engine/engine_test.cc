@@ -1,0 +1,464 @@
+// engine_test.cc — the poll cycle, group commit, failure handling,
+// idempotency, long-polls, gates and snapshots of the sans-IO engine.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/keys.h"
+#include "store/fault_store.h"
+#include "store/memory_store.h"
+
+namespace cairn::engine {
+namespace {
+
+constexpr std::int64_t kT0 = 1'700'000'000'000;
+
+// Performs the engine's effects against a memory store behind a FaultStore.
+// With `auto_commit` off, commits wait until commit_pending() is called.
+struct Driver {
+  explicit Driver(EngineConfig cfg = {}) : faulty(&store), engine(std::move(cfg), 7, kT0) {}
+
+  RequestId send(std::string caller, Command c, std::string key = {}) {
+    const RequestId id = next_id++;
+    Status st = engine.submit(Request{id, std::move(caller), std::move(key), std::move(c)});
+    if (!st.ok()) replies[id] = ReplyEffect{id, st, Json()};
+    return id;
+  }
+
+  // One poll; performs the effects; returns how many there were.
+  std::size_t step() {
+    PollResult r = engine.poll(now);
+    deadline = r.next_deadline;
+    for (Effect& e : r.effects) handle(e);
+    return r.effects.size();
+  }
+
+  void handle(Effect& e) {
+    trace.push_back(describe(e));
+    if (auto* c = std::get_if<CommitEffect>(&e)) {
+      ++commits;
+      batch_sizes.push_back(c->batch.mutations.size());
+      if (auto_commit) {
+        engine.complete_commit(c->commit_id, faulty.commit(c->batch));
+      } else {
+        held.push_back(std::move(*c));
+      }
+    } else if (auto* r = std::get_if<ReplyEffect>(&e)) {
+      replies[r->request] = std::move(*r);
+    } else if (auto* p = std::get_if<PublishEffect>(&e)) {
+      for (auto& ev : p->events) events.push_back(ev);
+    } else if (std::get_if<ResyncEffect>(&e) != nullptr) {
+      ++resyncs;
+      CAIRN_ASSERT(engine.resync(faulty).ok());
+    }
+  }
+
+  void commit_pending() {
+    for (auto& c : held) engine.complete_commit(c.commit_id, faulty.commit(c.batch));
+    held.clear();
+  }
+
+  // Polls until the engine goes quiet.
+  void settle() {
+    for (int i = 0; i < 100; ++i) {
+      if (step() == 0 && held.empty()) return;
+    }
+    ADD_FAILURE() << "engine did not settle";
+  }
+
+  const ReplyEffect& reply(RequestId id) {
+    auto it = replies.find(id);
+    CAIRN_ASSERT_MSG(it != replies.end(), "no reply yet");
+    return it->second;
+  }
+  bool replied(RequestId id) const { return replies.count(id) != 0; }
+
+  // Posts a fact and an intent grounded in it; returns the intent id.
+  std::string make_intent(const std::string& kind = "work") {
+    FactBody f;
+    f.kind = "seed";
+    f.content = Json(static_cast<std::int64_t>(++facts));
+    const RequestId fr = send("producer", PostFact{f});
+    settle();
+    IntentDraft d;
+    d.kind = kind;
+    d.from_facts = {reply(fr).body.find("id")->as_string()};
+    d.lease_ttl_ms = 5'000;
+    const RequestId ir = send("producer", CreateIntent{d});
+    settle();
+    return reply(ir).body.find("id")->as_string();
+  }
+
+  store::MemoryStore store;
+  store::FaultStore faulty;
+  Engine engine;
+  std::int64_t now = kT0;
+  std::optional<std::int64_t> deadline;
+  RequestId next_id = 1;
+  bool auto_commit = true;
+  std::vector<CommitEffect> held;
+  std::map<RequestId, ReplyEffect> replies;
+  std::vector<Event> events;
+  std::vector<std::string> trace;
+  std::vector<std::size_t> batch_sizes;
+  int commits = 0;
+  int resyncs = 0;
+  int facts = 0;
+};
+
+FactBody result_fact() {
+  FactBody f;
+  f.kind = "result";
+  f.content = Json("done");
+  return f;
+}
+
+TEST(EnginePoll, OneCycleOneCommitForManyWrites) {
+  Driver d;
+  std::vector<RequestId> ids;
+  for (int i = 0; i < 10; ++i) {
+    FactBody f;
+    f.kind = "obs";
+    f.content = Json(i);
+    ids.push_back(d.send("p", PostFact{f}));
+  }
+  d.auto_commit = false;
+  d.step();
+  EXPECT_EQ(d.commits, 1);
+  EXPECT_EQ(d.held.size(), 1u);
+  // No reply is released before the commit completes.
+  for (RequestId id : ids) EXPECT_FALSE(d.replied(id));
+  EXPECT_TRUE(d.engine.busy());
+  d.commit_pending();
+  d.step();
+  for (RequestId id : ids) {
+    ASSERT_TRUE(d.replied(id));
+    EXPECT_TRUE(d.reply(id).status.ok());
+  }
+  ASSERT_EQ(d.events.size(), 10u);
+  for (std::size_t i = 0; i < d.events.size(); ++i) EXPECT_EQ(d.events[i].seq, i + 1);
+}
+
+TEST(EnginePoll, ReadsOnlyCyclesReplyAtOnceWithoutACommit) {
+  Driver d;
+  const std::string id = d.make_intent();
+  const int commits = d.commits;
+  const RequestId r = d.send("x", GetIntent{id});
+  d.step();
+  EXPECT_EQ(d.commits, commits);
+  ASSERT_TRUE(d.replied(r));
+  EXPECT_EQ(d.reply(r).body.find("state")->as_string(), "open");
+  const RequestId s = d.send("x", GetState{});
+  const RequestId missing = d.send("x", GetIntent{"nope"});
+  d.step();
+  EXPECT_EQ(d.reply(s).body.find("intents")->find("open")->as_number(), 1);
+  EXPECT_EQ(d.reply(missing).status.code(), Code::kNotFound);
+}
+
+TEST(EnginePoll, PerCycleBudgetBoundsOnePoll) {
+  EngineConfig cfg;
+  cfg.commands_per_cycle_max = 3;
+  Driver d(cfg);
+  for (int i = 0; i < 7; ++i) d.send("x", GetState{});
+  d.step();
+  EXPECT_EQ(d.replies.size(), 3u);
+  EXPECT_EQ(d.engine.ingress_depth(), 4u);
+  d.step();
+  d.step();
+  EXPECT_EQ(d.replies.size(), 7u);
+}
+
+TEST(EnginePoll, IngressPastCapacityIsRefusedAsOverloaded) {
+  EngineConfig cfg;
+  cfg.ingress_max = 2;
+  Driver d(cfg);
+  const RequestId a = d.send("x", GetState{});
+  const RequestId b = d.send("x", GetState{});
+  const RequestId c = d.send("x", GetState{});
+  ASSERT_TRUE(d.replied(c));  // refused at submit, not dropped
+  EXPECT_EQ(d.reply(c).status.code(), Code::kUnavailable);
+  EXPECT_EQ(d.reply(c).status.reason(), "overloaded");
+  d.step();
+  EXPECT_TRUE(d.reply(a).status.ok());
+  EXPECT_TRUE(d.reply(b).status.ok());
+  EXPECT_EQ(d.engine.counters().get("ingress.overloaded"), 1u);
+}
+
+TEST(EngineCommit, FailedCommitFailsEveryReplyAndRollsBack) {
+  Driver d;
+  const std::string id = d.make_intent();
+  const Digest before = d.engine.blackboard().state_hash();
+  const std::uint64_t seq = d.engine.blackboard().last_seq();
+  d.faulty.fail_next_commit(store::CommitFault::kUnavailable);
+  const RequestId c = d.send("a1", Claim{id});
+  FactBody f;
+  f.kind = "obs";
+  f.content = Json("x");
+  const RequestId p = d.send("p", PostFact{f});
+  d.settle();
+  EXPECT_EQ(d.reply(c).status.code(), Code::kUnavailable);
+  EXPECT_EQ(d.reply(p).status.code(), Code::kUnavailable);
+  EXPECT_EQ(d.engine.blackboard().state_hash(), before);
+  EXPECT_EQ(d.engine.blackboard().last_seq(), seq);
+  // The next attempt succeeds and the sequence continues without a gap.
+  const RequestId c2 = d.send("a1", Claim{id});
+  d.settle();
+  ASSERT_TRUE(d.reply(c2).status.ok());
+  EXPECT_EQ(d.events.back().seq, seq + 1);
+}
+
+TEST(EngineCommit, OutcomeUnknownAppliedIsResyncedAndPublished) {
+  Driver d;
+  const std::string id = d.make_intent();
+  d.faulty.fail_next_commit(store::CommitFault::kUnknownApplied);
+  const std::size_t events_before = d.events.size();
+  const RequestId c = d.send("a1", Claim{id});
+  d.settle();
+  EXPECT_EQ(d.reply(c).status.code(), Code::kOutcomeUnknown);
+  EXPECT_EQ(d.resyncs, 1);
+  // The batch did land: the hot state keeps it, and its events are published.
+  EXPECT_EQ(d.engine.blackboard().intent(id)->st.state, IntentState::kClaimed);
+  ASSERT_EQ(d.events.size(), events_before + 1);
+  EXPECT_EQ(d.events.back().type, "intent.claimed");
+  SeededRng rng(1);
+  Blackboard again(d.engine.blackboard().clock(), rng);
+  ASSERT_TRUE(again.load(d.store).ok());
+  EXPECT_EQ(again.state_hash(), d.engine.blackboard().state_hash());
+}
+
+TEST(EngineCommit, OutcomeUnknownNotAppliedIsRolledBack) {
+  Driver d;
+  const std::string id = d.make_intent();
+  const Digest before = d.engine.blackboard().state_hash();
+  d.faulty.fail_next_commit(store::CommitFault::kUnknownNotApplied);
+  const RequestId c = d.send("a1", Claim{id});
+  d.settle();
+  EXPECT_EQ(d.reply(c).status.code(), Code::kOutcomeUnknown);
+  EXPECT_EQ(d.engine.blackboard().state_hash(), before);
+  EXPECT_EQ(d.engine.blackboard().intent(id)->st.state, IntentState::kOpen);
+  // The retry works.
+  const RequestId c2 = d.send("a1", Claim{id});
+  d.settle();
+  EXPECT_TRUE(d.reply(c2).status.ok());
+}
+
+TEST(EngineIdempotency, RetryGetsTheOriginalReplyAndNoSecondEffect) {
+  Driver d;
+  const std::string id = d.make_intent();
+  const RequestId a = d.send("a1", Claim{id}, "k1");
+  d.settle();
+  ASSERT_TRUE(d.reply(a).status.ok());
+  const std::size_t events = d.events.size();
+  const RequestId b = d.send("a1", Claim{id}, "k1");
+  d.settle();
+  ASSERT_TRUE(d.reply(b).status.ok()) << d.reply(b).status.to_string();
+  EXPECT_EQ(to_json(d.reply(b).body), to_json(d.reply(a).body));
+  EXPECT_EQ(d.events.size(), events);  // no second claim
+  // Another agent's identical key is a different request.
+  const RequestId c = d.send("a2", Claim{id}, "k1");
+  d.settle();
+  EXPECT_EQ(d.reply(c).status.reason(), "already_claimed");
+}
+
+TEST(EngineIdempotency, RetryWhileTheOriginalIsInFlightJoinsIt) {
+  Driver d;
+  FactBody f;
+  f.kind = "obs";
+  f.content = Json("once");
+  d.auto_commit = false;
+  const RequestId a = d.send("p", PostFact{f}, "post-1");
+  d.step();  // a is now in flight
+  const RequestId b = d.send("p", PostFact{f}, "post-1");
+  d.step();  // b waits for a
+  EXPECT_FALSE(d.replied(a));
+  EXPECT_FALSE(d.replied(b));
+  d.commit_pending();
+  d.step();
+  ASSERT_TRUE(d.replied(a));
+  ASSERT_TRUE(d.replied(b));
+  EXPECT_EQ(to_json(d.reply(a).body), to_json(d.reply(b).body));
+  EXPECT_EQ(d.commits, 1);
+}
+
+TEST(EngineIdempotency, AFailedCommitForgetsTheKeySoTheRetryRuns) {
+  Driver d;
+  FactBody f;
+  f.kind = "obs";
+  f.content = Json("retry me");
+  d.faulty.fail_next_commit(store::CommitFault::kUnavailable);
+  const RequestId a = d.send("p", PostFact{f}, "k");
+  d.settle();
+  EXPECT_EQ(d.reply(a).status.code(), Code::kUnavailable);
+  const RequestId b = d.send("p", PostFact{f}, "k");
+  d.settle();
+  ASSERT_TRUE(d.reply(b).status.ok());
+  EXPECT_TRUE(d.reply(b).body.find("created")->as_bool());
+}
+
+TEST(EngineLongPoll, ParksUntilACommitMakesWorkAvailable) {
+  Driver d;
+  ClaimNext cn;
+  cn.wait_ms = 10'000;
+  const RequestId w = d.send("a1", cn);
+  d.settle();
+  EXPECT_FALSE(d.replied(w));
+  EXPECT_EQ(d.engine.parked(), 1u);
+  EXPECT_EQ(d.deadline, kT0 + 10'000);
+  const std::string id = d.make_intent();  // the commit that creates work wakes it
+  ASSERT_TRUE(d.replied(w));
+  const Json& claims = *d.reply(w).body.find("claims");
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims.as_array()[0].find("intent")->find("id")->as_string(), id);
+  EXPECT_EQ(d.engine.parked(), 0u);
+}
+
+TEST(EngineLongPoll, TimesOutWithAnEmptyList) {
+  Driver d;
+  ClaimNext cn;
+  cn.wait_ms = 2'000;
+  const RequestId w = d.send("a1", cn);
+  d.settle();
+  EXPECT_FALSE(d.replied(w));
+  d.now += 1'999;
+  d.settle();
+  EXPECT_FALSE(d.replied(w));
+  d.now += 1;
+  d.settle();
+  ASSERT_TRUE(d.replied(w));
+  EXPECT_TRUE(d.reply(w).status.ok());
+  EXPECT_EQ(d.reply(w).body.find("claims")->size(), 0u);
+}
+
+TEST(EngineLongPoll, BoundsAreChecked) {
+  Driver d;
+  ClaimNext too_many;
+  too_many.max = 257;
+  ClaimNext too_long;
+  too_long.wait_ms = 30'001;
+  const RequestId a = d.send("a1", too_many);
+  const RequestId b = d.send("a1", too_long);
+  d.settle();
+  EXPECT_EQ(d.reply(a).status.code(), Code::kInvalid);
+  EXPECT_EQ(d.reply(b).status.code(), Code::kInvalid);
+}
+
+TEST(EngineGates, LeasesPerAgentAreCapped) {
+  EngineConfig cfg;
+  cfg.leases_per_agent_max = 2;
+  Driver d(cfg);
+  for (int i = 0; i < 3; ++i) d.make_intent();
+  ClaimNext cn;
+  cn.max = 3;
+  const RequestId r = d.send("a1", cn);
+  d.settle();
+  EXPECT_EQ(d.reply(r).body.find("claims")->size(), 2u);
+  const RequestId again = d.send("a1", ClaimNext{});
+  d.settle();
+  EXPECT_EQ(d.reply(again).status.reason(), "too_many_leases");
+  EXPECT_EQ(d.engine.blackboard().held_by("a1"), 2u);
+}
+
+TEST(EngineGates, RepeatedFailuresBackTheAgentOff) {
+  Driver d;
+  const std::string a = d.make_intent();
+  const std::string b = d.make_intent();
+  const RequestId c = d.send("a1", Claim{a});
+  d.settle();
+  const auto epoch = static_cast<std::uint64_t>(*d.reply(c).body.find("epoch")->int_if());
+  d.send("a1", Fail{a, epoch, "broke", true});
+  d.settle();
+  const RequestId blocked = d.send("a1", Claim{b});
+  d.settle();
+  EXPECT_EQ(d.reply(blocked).status.reason(), "agent_backoff");
+  d.now += AgentBackoff::kDefaultBaseMs;
+  const RequestId ok = d.send("a1", Claim{b});
+  d.settle();
+  EXPECT_TRUE(d.reply(ok).status.ok()) << d.reply(ok).status.to_string();
+}
+
+TEST(EngineGates, AnAgentIsDownAfterRepeatedExpiriesAndUpAfterSuccess) {
+  EngineConfig cfg;
+  cfg.down_after_expiries = 2;
+  Driver d(cfg);
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = d.make_intent();
+    d.send("slow", Claim{id});
+    d.settle();
+    d.now += 5'000;  // the lease ends
+    d.settle();
+  }
+  EXPECT_TRUE(d.engine.governor().is_down("slow"));
+  const std::string id = d.make_intent();
+  const RequestId r = d.send("slow", Claim{id});
+  d.settle();
+  EXPECT_EQ(d.reply(r).status.reason(), "agent_down");
+  d.engine.governor().record_success("slow");
+  const RequestId r2 = d.send("slow", Claim{id});
+  d.settle();
+  EXPECT_TRUE(d.reply(r2).status.ok());
+}
+
+TEST(EngineLatency, ClaimToConcludeIsTrackedPerKindAndLane) {
+  Driver d;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = d.make_intent("crawl");
+    const RequestId c = d.send("a1", Claim{id});
+    d.settle();
+    const auto epoch = static_cast<std::uint64_t>(*d.reply(c).body.find("epoch")->int_if());
+    d.now += 100 * (i + 1);
+    d.send("a1", Conclude{id, epoch, result_fact()});
+    d.settle();
+  }
+  auto est = d.engine.latency().get("crawl", "default");
+  ASSERT_TRUE(est.has_value());
+  EXPECT_EQ(est->samples, 3u);
+  EXPECT_TRUE(est->warm());
+  // 100, 200, 300 ms by RFC 6298: srtt 100 → 112.5 → 135.9375.
+  EXPECT_NEAR(est->srtt_ms, 135.9375, 1e-9);
+}
+
+TEST(EngineSnapshot, RefusedWhileBusyAndRestoreBumpsIncarnation) {
+  Driver d;
+  const std::string id = d.make_intent();
+  d.send("a1", Claim{id}, "key-1");
+  d.auto_commit = false;
+  d.step();
+  EXPECT_EQ(d.engine.snapshot().status().reason(), "busy");
+  d.commit_pending();
+  d.settle();
+  auto snap = d.engine.snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status().to_string();
+  auto restored = Engine::restore(EngineConfig{}, *snap, d.store, d.now);
+  ASSERT_TRUE(restored.ok()) << restored.status().to_string();
+  Engine& e = **restored;
+  EXPECT_EQ(e.incarnation(), d.engine.incarnation() + 1);
+  EXPECT_EQ(e.blackboard().state_hash(), d.engine.blackboard().state_hash());
+  // The dedup window survived: the retry is answered, not re-run.
+  ASSERT_TRUE(e.submit(Request{99, "a1", "key-1", Claim{id}}).ok());
+  PollResult r = e.poll(d.now);
+  ASSERT_EQ(r.effects.size(), 1u);
+  const auto* reply = std::get_if<ReplyEffect>(&r.effects[0]);
+  ASSERT_NE(reply, nullptr);
+  EXPECT_TRUE(reply->status.ok());
+}
+
+TEST(EngineDeterminism, SameInputsSameTrace) {
+  auto run = [] {
+    Driver d;
+    for (int i = 0; i < 5; ++i) d.make_intent();
+    for (int i = 0; i < 5; ++i) {
+      d.send("a" + std::to_string(i), ClaimNext{});
+      d.now += 1'000;
+      d.settle();
+    }
+    d.now += 10'000;
+    d.settle();
+    return d.trace;
+  };
+  EXPECT_EQ(run(), run());
+}
+
+}  // namespace
+}  // namespace cairn::engine
