@@ -1,0 +1,729 @@
+// api.cc — routes of the HTTP API v1 (see api.h and docs/api.md).
+#include "server/api.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/blackboard.h"
+#include "core/keys.h"
+#include "model/json_fields.h"
+#include "model/json_parse.h"
+#include "server/errors.h"
+
+namespace cairn::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes `s` ('+' → space when `form`); false on a bad escape.
+bool percent_decode(std::string_view s, std::string& out, bool form) {
+  out.clear();
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return false;
+      const int hi = hex_value(s[i + 1]);
+      const int lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (form && s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return true;
+}
+
+struct Query {
+  std::vector<std::pair<std::string, std::string>> params;
+  const std::string* get(std::string_view k) const {
+    for (const auto& [key, v] : params) {
+      if (key == k) return &v;
+    }
+    return nullptr;
+  }
+};
+
+Result<Query> parse_query(std::string_view q) {
+  Query out;
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    std::string k;
+    std::string v;
+    if (!percent_decode(part.substr(0, eq), k, true) ||
+        !percent_decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1), v,
+                        true)) {
+      return invalid("malformed query string", "invalid_query");
+    }
+    out.params.emplace_back(std::move(k), std::move(v));
+  }
+  return out;
+}
+
+Result<std::uint64_t> query_uint(const Query& q, std::string_view key, std::uint64_t dflt) {
+  const std::string* v = q.get(key);
+  if (v == nullptr || v->empty()) return dflt;
+  std::uint64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size()) {
+    return invalid("query parameter " + std::string(key) + " must be a non-negative integer",
+                   "invalid_query", Json(JsonObject{{"field", Json(key)}}));
+  }
+  return out;
+}
+
+Result<std::size_t> query_limit(const Query& q, const ServerLimits& l) {
+  CAIRN_ASSIGN_OR_RETURN(std::uint64_t v, query_uint(q, "limit", l.list_limit_default));
+  if (v == 0 || v > l.list_limit_max) {
+    return invalid("limit must be within 1.." + std::to_string(l.list_limit_max), "invalid_query",
+                   Json(JsonObject{{"field", Json("limit")}}));
+  }
+  return static_cast<std::size_t>(v);
+}
+
+HttpResponse json_response(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = to_json(body);
+  return r;
+}
+
+Status method_not_allowed(std::string_view method, std::string_view path) {
+  return invalid(std::string(method) + " is not allowed on " + std::string(path),
+                 "method_not_allowed");
+}
+
+// Reads an optional string member without touching `out` when absent.
+Status read_opt_string(const Json& obj, std::string_view key, std::string& out) {
+  return read_string(obj, key, out, Presence::kOptional);
+}
+
+}  // namespace
+
+Api::Api(const ServerConfig& config, Metrics& metrics, store::Store& reader)
+    : config_(config), metrics_(metrics), reader_(reader), auth_(config.tokens) {}
+
+std::vector<std::string> Api::routes() {
+  return {"GET /healthz",
+          "GET /metrics",
+          "POST /v1/facts",
+          "GET /v1/facts",
+          "GET /v1/facts/{id}",
+          "POST /v1/intents",
+          "GET /v1/intents",
+          "GET /v1/intents/{id}",
+          "POST /v1/intents/{id}/claim",
+          "POST /v1/intents/{id}/heartbeat",
+          "POST /v1/intents/{id}/conclude",
+          "POST /v1/intents/{id}/fail",
+          "POST /v1/intents/{id}/release",
+          "POST /v1/intents/{id}/cancel",
+          "POST /v1/claims",
+          "POST /v1/hints",
+          "GET /v1/hints",
+          "GET /v1/hints/{id}",
+          "DELETE /v1/hints/{id}",
+          "GET /v1/state",
+          "GET /v1/events",
+          "GET /v1/watch"};
+}
+
+Result<Principal> Api::authorize(const HttpRequest& req, Scope needed) {
+  CAIRN_ASSIGN_OR_RETURN(Principal p, auth_.authenticate(req.authorization));
+  CAIRN_RETURN_IF_ERROR(Auth::require(p, needed));
+  return p;
+}
+
+Status Api::rate_check(const std::string& caller) {
+  const ServerLimits& l = config_.limits;
+  if (l.caller_rate_per_s <= 0) return Status();
+  const auto now = Clock::now();
+  auto it = buckets_.find(caller);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= l.rate_buckets_max) buckets_.clear();  // bounded; refills are cheap
+    it = buckets_.emplace(caller, Bucket{l.caller_burst, now}).first;
+  }
+  Bucket& b = it->second;
+  const double dt = std::chrono::duration<double>(now - b.at).count();
+  b.tokens = std::min(l.caller_burst, b.tokens + dt * l.caller_rate_per_s);
+  b.at = now;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return Status();
+  }
+  const auto wait_ms = static_cast<std::int64_t>((1.0 - b.tokens) / l.caller_rate_per_s * 1000) + 1;
+  return rate_limited("caller " + caller + " is over its request rate", wait_ms);
+}
+
+Result<Json> Api::parse_body(const HttpRequest& req, bool allow_empty) {
+  if (req.body.empty() && allow_empty) return Json::object();
+  CAIRN_ASSIGN_OR_RETURN(Json v, parse_json(req.body, config_.limits.json));
+  CAIRN_RETURN_IF_ERROR(expect_object(v, "request body"));
+  return v;
+}
+
+Result<std::string> Api::creator_of(const Principal& p, const Json& body) {
+  std::string creator;
+  CAIRN_RETURN_IF_ERROR(read_opt_string(body, "creator", creator));
+  if (p.authenticated) {
+    if (!creator.empty() && creator != p.name) {
+      return forbidden("creator must be the token's name (" + p.name + ")", "impersonation",
+                       Json(JsonObject{{"field", Json("creator")}}));
+    }
+    return p.name;
+  }
+  return creator.empty() ? std::string("anonymous") : creator;
+}
+
+Result<std::string> Api::agent_of(const Principal& p, const Json& body) {
+  std::string agent;
+  CAIRN_RETURN_IF_ERROR(read_opt_string(body, "agent", agent));
+  if (p.authenticated) {
+    if (!agent.empty() && agent != p.name) {
+      return forbidden("agent must be the token's name (" + p.name + ")", "impersonation",
+                       Json(JsonObject{{"field", Json("agent")}}));
+    }
+    return p.name;
+  }
+  if (agent.empty()) return field_error("agent", "is required");
+  return agent;
+}
+
+Result<std::vector<Event>> Api::events_after(std::uint64_t after, std::size_t limit) {
+  return Blackboard::read_events(reader_, after, limit);
+}
+
+Result<std::uint64_t> Api::last_seq() {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> e, reader_.get(keys::kEventSeq));
+  if (!e) return std::uint64_t{0};
+  std::uint64_t v = 0;
+  const std::string& s = e->value;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) {
+    return internal_error("malformed event sequence record", "corrupt_record");
+  }
+  return v;
+}
+
+// ---- routing ------------------------------------------------------------------------
+
+Planned Api::plan(const HttpRequest& req) {
+  Planned out;
+  auto fail = [&](Status s) {
+    out.action = error_response(s);
+    return out;
+  };
+  const std::string_view target = req.target;
+  const auto qpos = target.find('?');
+  const std::string_view path = target.substr(0, qpos);
+  const std::string query =
+      qpos == std::string_view::npos ? std::string() : std::string(target.substr(qpos + 1));
+
+  // Split and percent-decode the path segments ('/' inside an id is %2F).
+  std::vector<std::string> seg;
+  {
+    std::string_view rest = path;
+    if (rest.empty() || rest.front() != '/') {
+      out.route = "invalid";
+      return fail(invalid("the request target must start with /", "invalid_target"));
+    }
+    rest.remove_prefix(1);
+    while (true) {
+      const auto slash = rest.find('/');
+      std::string s;
+      if (!percent_decode(rest.substr(0, slash), s, false)) {
+        out.route = "invalid";
+        return fail(invalid("malformed percent-encoding in the path", "invalid_target"));
+      }
+      seg.push_back(std::move(s));
+      if (slash == std::string_view::npos) break;
+      rest.remove_prefix(slash + 1);
+    }
+  }
+  const std::string& m = req.method;
+  const std::size_t n = seg.size();
+  auto is = [&](std::initializer_list<std::string_view> parts) {
+    if (parts.size() != n) return false;
+    std::size_t i = 0;
+    for (std::string_view p : parts) {
+      if (p != "*" && p != seg[i]) return false;
+      ++i;
+    }
+    return true;
+  };
+
+  if (is({"healthz"})) {
+    out.route = "GET /healthz";
+    if (m != "GET") return fail(method_not_allowed(m, path));
+    out.action = json_response(200, Json(JsonObject{{"status", Json("ok")}}));
+    return out;
+  }
+  if (is({"metrics"})) {
+    out.route = "GET /metrics";
+    if (m != "GET") return fail(method_not_allowed(m, path));
+    auto p = authorize(req, Scope::kRead);
+    if (!p.ok()) return fail(p.take_status());
+    HttpResponse r;
+    r.body = metrics_.render();
+    r.content_type = "text/plain; version=0.0.4";
+    out.action = std::move(r);
+    return out;
+  }
+  if (n < 2 || seg[0] != "v1") {
+    out.route = "unknown";
+    return fail(not_found("no route for " + std::string(path), "no_route"));
+  }
+
+  const bool get = m == "GET";
+  const bool post = m == "POST";
+  const std::string& res = seg[1];
+
+  // Reads that need only the read scope.
+  auto read_guard = [&]() -> Status { return authorize(req, Scope::kRead).status(); };
+
+  // Mutations: agent scope, a JSON body, the rate limit.
+  struct Ctx {
+    Principal p;
+    Json body;
+  };
+  auto write_ctx = [&](bool allow_empty) -> Result<Ctx> {
+    CAIRN_ASSIGN_OR_RETURN(Principal p, authorize(req, Scope::kAgent));
+    CAIRN_ASSIGN_OR_RETURN(Json body, parse_body(req, allow_empty));
+    return Ctx{std::move(p), std::move(body)};
+  };
+  auto engine_call = [&](engine::Command cmd, std::string caller, bool created_201) {
+    if (Status s = rate_check(caller); !s.ok()) return fail(std::move(s));
+    EngineCall c;
+    c.command = std::move(cmd);
+    c.caller = std::move(caller);
+    c.idempotency_key = req.idempotency_key;
+    c.created_201 = created_201;
+    out.action = std::move(c);
+    return out;
+  };
+
+  // ---- facts ----
+  if (res == "facts" && n == 2) {
+    out.route = get ? "GET /v1/facts" : "POST /v1/facts";
+    if (get) {
+      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      out.action = list_facts(query);
+      return out;
+    }
+    if (!post) return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    auto creator = creator_of(ctx->p, ctx->body);
+    if (!creator.ok()) return fail(creator.take_status());
+    auto body = fact_body_from_json(ctx->body, *creator);
+    if (!body.ok()) return fail(body.take_status());
+    return engine_call(engine::PostFact{std::move(body).value()}, *creator, true);
+  }
+  if (res == "facts" && n == 3) {
+    out.route = "GET /v1/facts/{id}";
+    if (!get) return fail(method_not_allowed(m, path));
+    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    out.action = get_fact(seg[2]);
+    return out;
+  }
+
+  // ---- intents ----
+  if (res == "intents" && n == 2) {
+    out.route = get ? "GET /v1/intents" : "POST /v1/intents";
+    if (get) {
+      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      out.action = list_intents(query);
+      return out;
+    }
+    if (!post) return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    auto creator = creator_of(ctx->p, ctx->body);
+    if (!creator.ok()) return fail(creator.take_status());
+    auto draft = intent_draft_from_json(ctx->body, *creator);
+    if (!draft.ok()) return fail(draft.take_status());
+    return engine_call(engine::CreateIntent{std::move(draft).value()}, *creator, true);
+  }
+  if (res == "intents" && n == 3) {
+    out.route = "GET /v1/intents/{id}";
+    if (!get) return fail(method_not_allowed(m, path));
+    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    return engine_call(engine::GetIntent{seg[2]}, "reader", false);
+  }
+  if (res == "intents" && n == 4) {
+    const std::string& id = seg[2];
+    const std::string& verb = seg[3];
+    out.route = "POST /v1/intents/{id}/" + verb;
+    static constexpr std::string_view kVerbs[] = {"claim", "heartbeat", "conclude",
+                                                  "fail",  "release",   "cancel"};
+    if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
+      out.route = "unknown";
+      return fail(not_found("no route for " + std::string(path), "no_route"));
+    }
+    if (!post) return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(verb == "cancel");
+    if (!ctx.ok()) return fail(ctx.take_status());
+    const Json& b = ctx->body;
+    if (verb == "cancel") {
+      if (Status s = reject_unknown_fields(b, {"creator"}); !s.ok()) return fail(std::move(s));
+      auto creator = creator_of(ctx->p, b);
+      if (!creator.ok()) return fail(creator.take_status());
+      return engine_call(engine::Cancel{id}, *creator, false);
+    }
+    auto agent = agent_of(ctx->p, b);
+    if (!agent.ok()) return fail(agent.take_status());
+    Status s;
+    if (verb == "claim") {
+      engine::Claim c{id, 0};
+      s = reject_unknown_fields(b, {"agent", "lease_ttl_ms"});
+      if (s.ok()) s = read_int(b, "lease_ttl_ms", c.ttl_ms, Presence::kOptional);
+      if (!s.ok()) return fail(std::move(s));
+      return engine_call(std::move(c), *agent, false);
+    }
+    std::uint64_t epoch = 0;
+    if (verb == "heartbeat") {
+      engine::Heartbeat h{id, 0, 0};
+      s = reject_unknown_fields(b, {"agent", "epoch", "lease_ttl_ms"});
+      if (s.ok()) s = read_uint(b, "epoch", h.epoch);
+      if (s.ok()) s = read_int(b, "lease_ttl_ms", h.ttl_ms, Presence::kOptional);
+      if (!s.ok()) return fail(std::move(s));
+      return engine_call(std::move(h), *agent, false);
+    }
+    if (verb == "conclude") {
+      s = reject_unknown_fields(b, {"agent", "epoch", "result"});
+      if (s.ok()) s = read_uint(b, "epoch", epoch);
+      const Json* r = b.find("result");
+      if (s.ok() && (r == nullptr || !r->is_object()))
+        s = field_error("result", "must be an object");
+      if (!s.ok()) return fail(std::move(s));
+      auto body = fact_body_from_json(*r, *agent);
+      if (!body.ok()) return fail(body.take_status());
+      if (body->creator != *agent) {
+        return fail(forbidden("a result's creator is the concluding agent", "impersonation",
+                              Json(JsonObject{{"field", Json("result.creator")}})));
+      }
+      return engine_call(engine::Conclude{id, epoch, std::move(body).value()}, *agent, false);
+    }
+    if (verb == "fail") {
+      engine::Fail f{id, 0, {}, true};
+      s = reject_unknown_fields(b, {"agent", "epoch", "error", "retryable"});
+      if (s.ok()) s = read_uint(b, "epoch", f.epoch);
+      if (s.ok()) s = read_string(b, "error", f.error, Presence::kOptional);
+      if (s.ok()) s = read_bool(b, "retryable", f.retryable, Presence::kOptional);
+      if (!s.ok()) return fail(std::move(s));
+      return engine_call(std::move(f), *agent, false);
+    }
+    // release
+    s = reject_unknown_fields(b, {"agent", "epoch"});
+    if (s.ok()) s = read_uint(b, "epoch", epoch);
+    if (!s.ok()) return fail(std::move(s));
+    return engine_call(engine::Release{id, epoch}, *agent, false);
+  }
+  if (res == "claims" && n == 2) {
+    out.route = "POST /v1/claims";
+    if (!post) return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    const Json& b = ctx->body;
+    auto agent = agent_of(ctx->p, b);
+    if (!agent.ok()) return fail(agent.take_status());
+    engine::ClaimNext c;
+    std::int64_t max = 1;
+    Status s =
+        reject_unknown_fields(b, {"agent", "kinds", "lanes", "max", "wait_ms", "lease_ttl_ms"});
+    if (s.ok()) s = read_string_array(b, "kinds", c.filter.kinds, Presence::kOptional);
+    if (s.ok()) s = read_string_array(b, "lanes", c.filter.lanes, Presence::kOptional);
+    if (s.ok()) s = read_int(b, "max", max, Presence::kOptional);
+    if (s.ok()) s = read_int(b, "wait_ms", c.wait_ms, Presence::kOptional);
+    if (s.ok()) s = read_int(b, "lease_ttl_ms", c.ttl_ms, Presence::kOptional);
+    if (s.ok() && (max < 1 || max > static_cast<std::int64_t>(config_.engine.claim_next_max))) {
+      s = field_error("max", "must be within 1.." + std::to_string(config_.engine.claim_next_max));
+    }
+    if (!s.ok()) return fail(std::move(s));
+    c.max = static_cast<std::size_t>(max);
+    return engine_call(std::move(c), *agent, false);
+  }
+
+  // ---- hints ----
+  if (res == "hints" && n == 2) {
+    out.route = get ? "GET /v1/hints" : "POST /v1/hints";
+    if (get) {
+      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      out.action = list_hints(query);
+      return out;
+    }
+    if (!post) return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    auto creator = creator_of(ctx->p, ctx->body);
+    if (!creator.ok()) return fail(creator.take_status());
+    auto draft = hint_draft_from_json(ctx->body, *creator);
+    if (!draft.ok()) return fail(draft.take_status());
+    return engine_call(engine::CreateHint{std::move(draft).value()}, *creator, true);
+  }
+  if (res == "hints" && n == 3) {
+    out.route = get ? "GET /v1/hints/{id}" : "DELETE /v1/hints/{id}";
+    if (get) {
+      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      return engine_call(engine::GetHint{seg[2]}, "reader", false);
+    }
+    if (m != "DELETE") return fail(method_not_allowed(m, path));
+    auto ctx = write_ctx(true);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    Json who = ctx->body;
+    if (Status s = reject_unknown_fields(who, {"creator"}); !s.ok()) return fail(std::move(s));
+    if (auto q = parse_query(query); q.ok()) {
+      if (const std::string* c = q->get("creator");
+          c != nullptr && who.find("creator") == nullptr) {
+        who.set("creator", Json(*c));
+      }
+    }
+    auto creator = creator_of(ctx->p, who);
+    if (!creator.ok()) return fail(creator.take_status());
+    const bool admin = ctx->p.authenticated && ctx->p.scope == Scope::kAdmin;
+    return engine_call(engine::RevokeHint{seg[2], admin}, *creator, false);
+  }
+
+  // ---- state, events, watch ----
+  if (res == "state" && n == 2) {
+    out.route = "GET /v1/state";
+    if (!get) return fail(method_not_allowed(m, path));
+    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    return engine_call(engine::GetState{}, "reader", false);
+  }
+  if (res == "events" && n == 2) {
+    out.route = "GET /v1/events";
+    if (!get) return fail(method_not_allowed(m, path));
+    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    out.action = list_events(query);
+    return out;
+  }
+  if (res == "watch" && n == 2) {
+    out.route = "GET /v1/watch";
+    if (!get) return fail(method_not_allowed(m, path));
+    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    auto q = parse_query(query);
+    if (!q.ok()) return fail(q.take_status());
+    WatchCall w;
+    std::string after_text = req.last_event_id;
+    if (after_text.empty()) {
+      if (const std::string* a = q->get("after")) after_text = *a;
+    }
+    if (after_text.empty()) {
+      auto last = last_seq();
+      if (!last.ok()) return fail(last.take_status());
+      w.after = *last;
+    } else {
+      auto [p, ec] =
+          std::from_chars(after_text.data(), after_text.data() + after_text.size(), w.after);
+      if (ec != std::errc() || p != after_text.data() + after_text.size()) {
+        return fail(
+            invalid("Last-Event-ID / after must be an event sequence number", "invalid_query"));
+      }
+    }
+    out.action = w;
+    return out;
+  }
+  out.route = "unknown";
+  return fail(not_found("no route for " + std::string(path), "no_route"));
+}
+
+HttpResponse Api::finish(const EngineCall& call, const Status& status, const Json& body) const {
+  if (!status.ok()) return error_response(status);
+  int code = 200;
+  if (call.created_201) {
+    const Json* c = body.find("created");
+    if (c != nullptr && c->bool_if().value_or(false)) code = 201;
+  }
+  return json_response(code, body);
+}
+
+// ---- store reads -------------------------------------------------------------------
+
+HttpResponse Api::get_fact(std::string_view id) {
+  auto f = Blackboard::read_fact(reader_, id);
+  if (!f.ok()) return error_response(f.status());
+  return json_response(200, fact_to_json(*f));
+}
+
+HttpResponse Api::list_facts(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto after = query_uint(*q, "after", 0);
+  if (!after.ok()) return error_response(after.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  std::string prefix;
+  const std::string* kind = q->get("kind");
+  if (kind != nullptr && !kind->empty()) {
+    if (kind->find('|') != std::string::npos) {
+      return error_response(field_error("kind", "may not contain '|'"));
+    }
+    prefix = keys::fact_by_kind_prefix(*kind);
+  } else {
+    prefix = std::string(keys::kFactsBySeq);
+  }
+  std::string from;
+  if (*after > 0) {
+    from = prefix;
+    keys::append_u64(from, *after);
+  }
+  auto page = reader_.range(prefix, from, *limit);
+  if (!page.ok()) return error_response(page.status());
+  JsonArray facts;
+  std::uint64_t last = 0;
+  for (const store::Entry& e : page->entries) {
+    // x/fs/ values are the id; x/fk/ values are "<id> <recorded_at>".
+    const std::string_view id = std::string_view(e.value).substr(0, e.value.find(' '));
+    auto f = Blackboard::read_fact(reader_, id);
+    if (!f.ok()) return error_response(f.status());
+    last = f->seq;
+    facts.push_back(fact_to_json(*f));
+  }
+  JsonObject o{{"facts", Json(std::move(facts))}};
+  o.emplace_back("next", page->more ? Json(last) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+HttpResponse Api::list_intents(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  const std::string* state = q->get("state");
+  const std::string* kind = q->get("kind");
+  const std::string* lane = q->get("lane");
+  const std::string* after = q->get("after");
+  std::string prefix;
+  if (state != nullptr && !state->empty()) {
+    auto s = parse_state(*state);
+    if (!s) {
+      return error_response(invalid("unknown state " + *state, "invalid_query",
+                                    Json(JsonObject{{"field", Json("state")}})));
+    }
+    prefix = keys::intent_by_state_prefix(*s);
+  } else {
+    prefix = std::string(keys::kIntentDef);
+  }
+  std::string from = after != nullptr && !after->empty() ? prefix + *after : std::string();
+  JsonArray out;
+  std::string last_id;
+  bool more = false;
+  std::size_t scanned = 0;
+  const std::size_t scan_max = std::max(config_.limits.list_scan_max, *limit);
+  while (out.size() < *limit && scanned < scan_max) {
+    const std::size_t want = std::min<std::size_t>(scan_max - scanned, 1'000);
+    auto page = reader_.range(prefix, from, want);
+    if (!page.ok()) return error_response(page.status());
+    more = page->more;
+    for (const store::Entry& e : page->entries) {
+      ++scanned;
+      const std::string id(e.key.substr(prefix.size()));
+      from = e.key;
+      last_id = id;
+      auto def_e = reader_.get(keys::intent_def(id));
+      auto st_e = reader_.get(keys::intent_status(id));
+      if (!def_e.ok()) return error_response(def_e.status());
+      if (!st_e.ok()) return error_response(st_e.status());
+      if (!*def_e || !*st_e) continue;  // raced with nothing: intents are never deleted
+      auto def = decode_intent_def((*def_e)->value);
+      auto st = decode_intent_status((*st_e)->value);
+      if (!def.ok()) return error_response(def.status());
+      if (!st.ok()) return error_response(st.status());
+      if (kind != nullptr && !kind->empty() && def->kind != *kind) continue;
+      if (lane != nullptr && !lane->empty() && def->lane != *lane) continue;
+      out.push_back(intent_to_json(Intent{std::move(def).value(), std::move(st).value()}));
+      if (out.size() == *limit) {
+        // More may follow when this page had more entries or the store said so.
+        more = more || &e != &page->entries.back();
+        break;
+      }
+    }
+    if (!page->more) break;
+  }
+  if (scanned >= scan_max && out.size() < *limit) more = true;
+  JsonObject o{{"intents", Json(std::move(out))}};
+  o.emplace_back("next", more ? Json(last_id) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+HttpResponse Api::list_hints(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  const std::string* live = q->get("live");
+  const bool live_only = live != nullptr && (*live == "true" || *live == "1");
+  const std::string* after = q->get("after");
+  const std::string prefix(keys::kHint);
+  std::string from = after != nullptr && !after->empty() ? prefix + *after : std::string();
+  const std::int64_t now = wall_ms();
+  JsonArray out;
+  std::string last_id;
+  bool more = false;
+  std::size_t scanned = 0;
+  while (out.size() < *limit && scanned < config_.limits.list_scan_max) {
+    auto page = reader_.range(prefix, from, 1'000);
+    if (!page.ok()) return error_response(page.status());
+    more = page->more;
+    for (const store::Entry& e : page->entries) {
+      ++scanned;
+      from = e.key;
+      last_id = e.key.substr(prefix.size());
+      auto h = decode_hint_record(e.value);
+      if (!h.ok()) return error_response(h.status());
+      if (live_only && !h->live(now)) continue;
+      out.push_back(hint_to_json(*h, now));
+      if (out.size() == *limit) {
+        more = more || &e != &page->entries.back();
+        break;
+      }
+    }
+    if (!page->more) break;
+  }
+  JsonObject o{{"hints", Json(std::move(out))}};
+  o.emplace_back("next", more ? Json(last_id) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+HttpResponse Api::list_events(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto after = query_uint(*q, "after", 0);
+  if (!after.ok()) return error_response(after.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  auto evs = events_after(*after, *limit);
+  if (!evs.ok()) return error_response(evs.status());
+  JsonArray arr;
+  std::uint64_t last = 0;
+  for (const Event& e : *evs) {
+    last = e.seq;
+    arr.push_back(event_to_json(e));
+  }
+  const bool full = arr.size() == *limit;
+  JsonObject o{{"events", Json(std::move(arr))}};
+  o.emplace_back("next", full ? Json(last) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+}  // namespace cairn::server

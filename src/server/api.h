@@ -1,0 +1,86 @@
+// api.h — the HTTP API v1 without the wire: routing, auth checks, request
+// bodies → engine commands, store reads, engine replies → responses (shell;
+// runs on the io thread only — it owns the read-only store connection and
+// the per-caller rate buckets, with no locks).
+//
+// plan() decides what a request needs:
+//   HttpResponse  answered at once (errors, store reads, /healthz, /metrics)
+//   EngineCall    a command for the engine thread; finish() shapes its reply
+//   WatchCall     an SSE stream (http_server.cc runs it)
+// docs/api.md describes every route.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "engine/engine.h"
+#include "server/auth.h"
+#include "server/config.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+#include "store/store.h"
+
+namespace cairn::server {
+
+struct EngineCall {
+  engine::Command command;
+  std::string caller;
+  std::string idempotency_key;
+  bool created_201 = false;  // 201 when the reply says "created": true
+};
+
+struct WatchCall {
+  std::uint64_t after = 0;  // send events with seq > after
+};
+
+struct Planned {
+  std::string route;  // metrics label: "POST /v1/facts", "GET /v1/intents/{id}", ...
+  std::variant<HttpResponse, EngineCall, WatchCall> action;
+};
+
+class Api {
+ public:
+  Api(const ServerConfig& config, Metrics& metrics, store::Store& reader);
+
+  Planned plan(const HttpRequest& req);
+  HttpResponse finish(const EngineCall& call, const Status& status, const Json& body) const;
+
+  // Events with seq > after, at most `limit` (the watch stream's history).
+  Result<std::vector<Event>> events_after(std::uint64_t after, std::size_t limit);
+  // The last durable event sequence number (0 when none).
+  Result<std::uint64_t> last_seq();
+
+  // Every route the server answers, as "METHOD /path" (docs and spec tests).
+  static std::vector<std::string> routes();
+
+ private:
+  Result<Principal> authorize(const HttpRequest& req, Scope needed);
+  Status rate_check(const std::string& caller);
+  Result<Json> parse_body(const HttpRequest& req, bool allow_empty);
+  // The creator a write acts as (auth on: the token's name).
+  Result<std::string> creator_of(const Principal& p, const Json& body);
+  // The agent a lifecycle call acts as (auth on: the token's name).
+  Result<std::string> agent_of(const Principal& p, const Json& body);
+
+  HttpResponse get_fact(std::string_view id);
+  HttpResponse list_facts(const std::string& query);
+  HttpResponse list_intents(const std::string& query);
+  HttpResponse list_hints(const std::string& query);
+  HttpResponse list_events(const std::string& query);
+
+  const ServerConfig& config_;
+  Metrics& metrics_;
+  store::Store& reader_;
+  Auth auth_;
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,159 @@
+// config.cc — YAML configuration for cairnd (shell; yaml-cpp throws, so every
+// call into it is inside one try block).
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <exception>
+
+#include "model/sha256.h"
+
+namespace cairn::server {
+
+std::string_view scope_name(Scope s) {
+  switch (s) {
+    case Scope::kRead:
+      return "read";
+    case Scope::kAgent:
+      return "agent";
+    case Scope::kAdmin:
+      return "admin";
+  }
+  return "read";
+}
+
+Status parse_listen(std::string_view text, std::string& host, std::uint16_t& port) {
+  std::string_view h;
+  std::string_view p;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return invalid("listen address must look like [::1]:7400", "invalid_listen");
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return invalid("listen address must look like 127.0.0.1:7400", "invalid_listen");
+    }
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (h.empty() || ec != std::errc() || ptr != p.data() + p.size() || v > 65535) {
+    return invalid("listen address must look like 127.0.0.1:7400", "invalid_listen");
+  }
+  host = std::string(h);
+  port = static_cast<std::uint16_t>(v);
+  return Status();
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+namespace {
+
+template <class T>
+void read_scalar(const YAML::Node& n, const char* key, T& out) {
+  if (n[key]) out = n[key].as<T>();
+}
+
+Scope parse_scope(const std::string& s, bool& ok) {
+  ok = true;
+  if (s == "read") return Scope::kRead;
+  if (s == "agent") return Scope::kAgent;
+  if (s == "admin") return Scope::kAdmin;
+  ok = false;
+  return Scope::kRead;
+}
+
+}  // namespace
+
+Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
+  try {
+    YAML::Node root = YAML::LoadFile(path);
+    if (!root.IsMap()) return invalid("config " + path + ": the top level must be a map");
+    if (root["listen"]) {
+      CAIRN_RETURN_IF_ERROR(
+          parse_listen(root["listen"].as<std::string>(), c.listen_host, c.listen_port));
+    }
+    read_scalar(root, "data", c.data_dir);
+    read_scalar(root, "log_level", c.log_level);
+    if (const YAML::Node l = root["limits"]) {
+      ServerLimits& x = c.limits;
+      read_scalar(l, "body_bytes_max", x.body_bytes_max);
+      read_scalar(l, "header_bytes_max", x.header_bytes_max);
+      read_scalar(l, "connections_max", x.connections_max);
+      read_scalar(l, "idle_timeout_ms", x.idle_timeout_ms);
+      read_scalar(l, "write_timeout_ms", x.write_timeout_ms);
+      read_scalar(l, "ingress_depth_max", x.ingress_depth_max);
+      read_scalar(l, "caller_rate_per_s", x.caller_rate_per_s);
+      read_scalar(l, "caller_burst", x.caller_burst);
+      read_scalar(l, "watchers_max", x.watchers_max);
+      read_scalar(l, "watch_buffer_events_max", x.watch_buffer_events_max);
+      read_scalar(l, "watch_heartbeat_ms", x.watch_heartbeat_ms);
+      read_scalar(l, "list_limit_max", x.list_limit_max);
+      read_scalar(l, "shutdown_grace_ms", x.shutdown_grace_ms);
+      read_scalar(l, "json_depth_max", x.json.depth_max);
+      read_scalar(l, "json_string_bytes_max", x.json.string_bytes_max);
+      read_scalar(l, "json_array_items_max", x.json.array_items_max);
+      read_scalar(l, "json_object_members_max", x.json.object_members_max);
+      read_scalar(l, "engine_ingress_max", c.engine.ingress_max);
+      read_scalar(l, "leases_per_agent_max", c.engine.leases_per_agent_max);
+    }
+    if (const YAML::Node t = root["tokens"]) {
+      if (!t.IsSequence()) return invalid("config " + path + ": tokens must be a list");
+      for (const YAML::Node& n : t) {
+        TokenConfig tok;
+        tok.name = n["name"].as<std::string>("");
+        tok.sha256_hex = n["sha256"].as<std::string>("");
+        bool any = false;
+        if (const YAML::Node s = n["scopes"]) {
+          for (const YAML::Node& sc : s) {
+            bool ok = false;
+            const Scope v = parse_scope(sc.as<std::string>(), ok);
+            if (!ok) {
+              return invalid("config " + path + ": unknown scope '" + sc.as<std::string>() +
+                             "' (read, agent, admin)");
+            }
+            if (!any || v > tok.scope) tok.scope = v;
+            any = true;
+          }
+        }
+        if (!any) return invalid("config " + path + ": token " + tok.name + " has no scopes");
+        c.tokens.push_back(std::move(tok));
+      }
+    }
+  } catch (const std::exception& e) {
+    return invalid("config " + path + ": " + e.what(), "invalid_config");
+  }
+  return c;
+}
+
+Status validate_config(const ServerConfig& c) {
+  for (const TokenConfig& t : c.tokens) {
+    if (t.name.empty()) return invalid("a token has no name", "invalid_config");
+    if (!is_hex_digest(t.sha256_hex)) {
+      return invalid("token " + t.name + ": sha256 must be 64 lowercase hex characters",
+                     "invalid_config");
+    }
+  }
+  if (c.tokens.empty() && !is_loopback_host(c.listen_host)) {
+    return invalid("refusing to listen on " + c.listen_host +
+                       " without auth tokens; configure tokens or use a loopback address",
+                   "insecure_listen");
+  }
+  const ServerLimits& l = c.limits;
+  if (l.body_bytes_max == 0 || l.header_bytes_max == 0 || l.connections_max == 0 ||
+      l.ingress_depth_max == 0 || l.list_limit_max == 0 || l.idle_timeout_ms <= 0 ||
+      l.write_timeout_ms <= 0 || l.watch_buffer_events_max == 0) {
+    return invalid("limits must be positive", "invalid_config");
+  }
+  return Status();
+}
+
+}  // namespace cairn::server

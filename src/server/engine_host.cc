@@ -1,0 +1,144 @@
+// engine_host.cc — the engine thread (see engine_host.h).
+#include "server/engine_host.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+namespace cairn::server {
+
+namespace {
+
+std::uint64_t os_seed() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+// How often a failing resync is retried.
+constexpr std::chrono::milliseconds kResyncRetry{100};
+// The longest sleep without a deadline (a safety net; submit() wakes it).
+constexpr std::int64_t kIdleWaitMs = 1'000;
+
+}  // namespace
+
+EngineHost::EngineHost(engine::EngineConfig config, std::unique_ptr<backend::SqliteStore> store,
+                       std::size_t queue_max, Metrics& metrics)
+    : store_(std::move(store)),
+      config_(std::move(config)),
+      queue_max_(queue_max),
+      metrics_(metrics) {}
+
+EngineHost::~EngineHost() {
+  stop();
+}
+
+std::int64_t EngineHost::wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status EngineHost::start(ReplyFn on_reply, PublishFn on_publish) {
+  on_reply_ = std::move(on_reply);
+  on_publish_ = std::move(on_publish);
+  last_now_ = wall_ms();
+  engine_ = std::make_unique<engine::Engine>(config_, os_seed(), last_now_);
+  CAIRN_RETURN_IF_ERROR(engine_->load(*store_));
+  thread_ = std::thread([this] { run(); });
+  return Status();
+}
+
+Status EngineHost::submit(engine::Request r) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return unavailable("the server is shutting down", "shutting_down");
+    if (queue_.size() >= queue_max_) {
+      return unavailable(
+          "the server's ingress queue is full; retry later", "overloaded",
+          Json(JsonObject{{"ingress_depth_max", Json(static_cast<std::uint64_t>(queue_max_))}}));
+    }
+    queue_.push_back(std::move(r));
+    metrics_.queue_depth.store(queue_.size());
+  }
+  cv_.notify_one();
+  return Status();
+}
+
+void EngineHost::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  engine_.reset();
+  store_.reset();  // closes the database
+}
+
+void EngineHost::perform(std::vector<engine::Effect>& effects) {
+  for (engine::Effect& e : effects) {
+    if (auto* c = std::get_if<engine::CommitEffect>(&e)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Result<store::CommitInfo> r = store_->commit(c->batch);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      metrics_.record_commit(c->batch.op_count(), secs, r.ok());
+      engine_->complete_commit(c->commit_id, std::move(r));
+    } else if (auto* rep = std::get_if<engine::ReplyEffect>(&e)) {
+      on_reply_(rep->request, std::move(rep->status), std::move(rep->body));
+    } else if (auto* p = std::get_if<engine::PublishEffect>(&e)) {
+      on_publish_(std::move(p->events));
+    } else if (std::get_if<engine::ResyncEffect>(&e) != nullptr) {
+      for (;;) {
+        Status s = engine_->resync(*store_);
+        if (s.ok()) break;
+        std::this_thread::sleep_for(kResyncRetry);
+      }
+    }
+  }
+}
+
+void EngineHost::run() {
+  std::optional<std::int64_t> deadline;
+  std::deque<engine::Request> batch;
+  for (;;) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      const std::int64_t now = wall_ms();
+      std::int64_t wait_ms = kIdleWaitMs;
+      if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
+      if (queue_.empty() && !stopping_ && wait_ms > 0) {
+        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                     [&] { return !queue_.empty() || stopping_; });
+      }
+      batch.swap(queue_);
+      metrics_.queue_depth.store(0);
+      stopping = stopping_;
+    }
+    for (engine::Request& r : batch) {
+      const engine::RequestId id = r.id;
+      Status s = engine_->submit(std::move(r));
+      if (!s.ok()) on_reply_(id, std::move(s), Json());
+    }
+    batch.clear();
+    for (;;) {
+      last_now_ = std::max(last_now_, wall_ms());
+      engine::PollResult pr = engine_->poll(last_now_);
+      deadline = pr.next_deadline;
+      if (pr.effects.empty()) break;
+      perform(pr.effects);
+    }
+    std::array<std::uint64_t, kIntentStateCount> counts{};
+    const Blackboard& bb = engine_->blackboard();
+    for (int i = 0; i < kIntentStateCount; ++i) counts[i] = bb.count(static_cast<IntentState>(i));
+    metrics_.set_intent_counts(counts, bb.fact_count(), bb.last_seq());
+    metrics_.set_engine_depths(engine_->ingress_depth(), engine_->parked());
+    if (stopping && engine_->ingress_depth() == 0 && !engine_->busy()) {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) break;
+    }
+  }
+}
+
+}  // namespace cairn::server

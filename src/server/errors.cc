@@ -1,0 +1,72 @@
+// errors.cc — Status → HTTP (the table in errors.h).
+#include "server/errors.h"
+
+#include <algorithm>
+
+namespace cairn::server {
+
+namespace {
+
+constexpr std::string_view kUnprocessableReasons[] = {"unknown_reference", "not_grounded"};
+
+}  // namespace
+
+HttpMapping http_mapping(const Status& s) {
+  const std::string_view reason = s.reason();
+  if (reason == "unauthenticated") return {401, 0};
+  if (reason == "method_not_allowed") return {405, 0};
+  if (reason == "rate_limited") {
+    std::int64_t retry_s = 1;
+    if (const Json* d = s.details().find("retry_after_ms"); d != nullptr && d->int_if()) {
+      retry_s = std::max<std::int64_t>(1, (*d->int_if() + 999) / 1000);
+    }
+    return {429, retry_s};
+  }
+  switch (s.code()) {
+    case Code::kOk:
+      return {200, 0};
+    case Code::kInvalid:
+      for (std::string_view r : kUnprocessableReasons) {
+        if (reason == r) return {422, 0};
+      }
+      return {400, 0};
+    case Code::kNotFound:
+      return {404, 0};
+    case Code::kConflict:
+      return {409, 0};
+    case Code::kForbidden:
+      return {403, 0};
+    case Code::kUnavailable:
+      return {503, 1};
+    case Code::kOutcomeUnknown:
+      return {503, 1};
+    case Code::kTooLarge:
+      return {413, 0};
+    case Code::kInternal:
+      return {500, 0};
+  }
+  return {500, 0};
+}
+
+HttpResponse error_response(const Status& s) {
+  const HttpMapping m = http_mapping(s);
+  JsonObject err{{"code", Json(s.reason())},
+                 {"message", Json(s.message())},
+                 {"details", s.details().is_null() ? Json::object() : s.details()}};
+  HttpResponse r;
+  r.status = m.status;
+  r.retry_after_s = m.retry_after_s;
+  r.body = to_json(Json(JsonObject{{"error", Json(std::move(err))}}));
+  return r;
+}
+
+Status unauthenticated(std::string message) {
+  return forbidden(std::move(message), "unauthenticated");
+}
+
+Status rate_limited(std::string message, std::int64_t retry_after_ms) {
+  return unavailable(std::move(message), "rate_limited",
+                     Json(JsonObject{{"retry_after_ms", Json(retry_after_ms)}}));
+}
+
+}  // namespace cairn::server

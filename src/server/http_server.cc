@@ -1,0 +1,538 @@
+// http_server.cc — the one translation unit that includes Boost.Beast/asio
+// (compile time: these headers are heavy). See http_server.h.
+#include "server/http_server.h"
+
+// g++ 12 needs <utility> before asio's coroutine support headers.
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <set>
+#include <unordered_map>
+
+#include "backend/sqlite/sqlite_store.h"
+#include "server/api.h"
+#include "server/engine_host.h"
+#include "server/errors.h"
+#include "server/log.h"
+#include "server/metrics.h"
+
+namespace cairn::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+
+namespace {
+
+constexpr auto kUseAwaitable = asio::use_awaitable;
+// The longest an HTTP request waits for the engine: the longest long-poll
+// plus a generous margin for a slow commit.
+constexpr std::chrono::milliseconds kEngineReplyMax{30'000 + 60'000};
+// Pause after a failed accept (e.g. out of file descriptors).
+constexpr std::chrono::milliseconds kAcceptRetry{50};
+constexpr std::chrono::milliseconds kDrainPoll{20};
+
+// A request waiting for its engine reply. The engine thread posts the reply
+// to the io thread, which fills it and cancels the timer the coroutine waits
+// on; everything here is touched on the io thread only.
+struct Waiter {
+  explicit Waiter(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  bool done = false;
+  Status status;
+  Json body;
+};
+
+// One SSE client. Live events are queued here by the fan-out (io thread);
+// the client's coroutine writes them and sleeps on `wake` in between.
+struct Watcher {
+  explicit Watcher(asio::io_context& io) : wake(io) {}
+  asio::steady_timer wake;
+  bool live = false;              // history sent; the fan-out queues from now on
+  std::uint64_t last_queued = 0;  // seq of the newest event queued or sent
+  std::uint64_t last_sent = 0;    // seq of the newest event written
+  std::deque<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> frames;
+  bool overflow = false;
+  bool closed = false;
+};
+
+std::string sse_frame(const Event& e) {
+  std::string f = "id: " + std::to_string(e.seq) + "\nevent: " + e.type + "\ndata: ";
+  append_json(f, event_to_json(e));
+  f += "\n\n";
+  return f;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(ServerConfig c) : config(std::move(c)), ioc(1), acceptor(ioc), signals(ioc) {}
+
+  // Destruction order matters: coroutine frames still suspended when the
+  // io_context is destroyed run their destructors then, and those touch
+  // `metrics` and `watchers` — so both are declared before (outlive) `ioc`,
+  // and ~Impl empties the containers that own timers first.
+  ~Impl() {
+    stop_host();
+    watchers.clear();
+    waiters.clear();
+  }
+
+  ServerConfig config;
+  Metrics metrics;
+  std::set<std::shared_ptr<Watcher>> watchers;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  std::unique_ptr<backend::SqliteStore> reader;
+  std::unique_ptr<Api> api;
+  std::unique_ptr<EngineHost> host;
+
+  std::unordered_map<engine::RequestId, std::shared_ptr<Waiter>> waiters;
+  engine::RequestId next_id = 1;
+  std::size_t inflight = 0;
+  bool stopping = false;
+  bool host_stopped = false;
+
+  // ---- engine thread → io thread ----
+  void deliver(engine::RequestId id, Status status, Json body) {
+    auto it = waiters.find(id);
+    if (it == waiters.end()) return;  // the request gave up (timeout)
+    std::shared_ptr<Waiter> w = it->second;
+    waiters.erase(it);
+    w->status = std::move(status);
+    w->body = std::move(body);
+    w->done = true;
+    w->timer.cancel();
+  }
+
+  void fanout(const std::vector<Event>& events) {
+    if (watchers.empty() || events.empty()) return;
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> frames;
+    frames.reserve(events.size());
+    for (const Event& e : events) {
+      frames.emplace_back(e.seq, std::make_shared<const std::string>(sse_frame(e)));
+    }
+    for (const std::shared_ptr<Watcher>& w : watchers) {
+      if (!w->live || w->overflow || w->closed) continue;
+      for (const auto& f : frames) {
+        if (f.first <= w->last_queued) continue;
+        w->frames.push_back(f);
+        w->last_queued = f.first;
+      }
+      if (w->frames.size() > config.limits.watch_buffer_events_max) {
+        w->overflow = true;
+        w->frames.clear();
+      }
+      w->wake.cancel();
+    }
+  }
+
+  // ---- writing ----
+  awaitable<bool> write_response(beast::tcp_stream& stream, const HttpResponse& r, bool keep,
+                                 unsigned version) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::server, "cairnd");
+    res.set(http::field::content_type, r.content_type);
+    if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    res.keep_alive(keep);
+    res.body() = r.body;
+    res.prepare_payload();
+    stream.expires_after(std::chrono::milliseconds(config.limits.write_timeout_ms));
+    beast::error_code ec;
+    co_await http::async_write(stream, res, asio::redirect_error(kUseAwaitable, ec));
+    co_return !ec;
+  }
+
+  awaitable<bool> write_raw(beast::tcp_stream& stream, const std::string& data) {
+    stream.expires_after(std::chrono::milliseconds(config.limits.write_timeout_ms));
+    beast::error_code ec;
+    co_await asio::async_write(stream, asio::buffer(data), asio::redirect_error(kUseAwaitable, ec));
+    co_return !ec;
+  }
+
+  // ---- engine calls ----
+  awaitable<HttpResponse> call_engine(const EngineCall& call) {
+    const engine::RequestId id = next_id++;
+    auto w = std::make_shared<Waiter>(ioc);
+    waiters.emplace(id, w);
+    Status s = host->submit(engine::Request{id, call.caller, call.idempotency_key, call.command});
+    if (!s.ok()) {
+      waiters.erase(id);
+      co_return error_response(s);
+    }
+    ++inflight;
+    w->timer.expires_after(kEngineReplyMax);
+    while (!w->done) {
+      beast::error_code ec;
+      co_await w->timer.async_wait(asio::redirect_error(kUseAwaitable, ec));
+      if (!ec) break;  // expired
+    }
+    --inflight;
+    if (!w->done) {
+      waiters.erase(id);
+      co_return error_response(
+          outcome_unknown("the engine did not answer in time; read back or retry with the same "
+                          "Idempotency-Key",
+                          "outcome_unknown"));
+    }
+    co_return api->finish(call, w->status, w->body);
+  }
+
+  // ---- watch (SSE) ----
+  awaitable<void> watch(beast::tcp_stream& stream, WatchCall call, unsigned version) {
+    if (watchers.size() >= config.limits.watchers_max) {
+      co_await write_response(stream,
+                              error_response(unavailable("too many watch streams", "overloaded")),
+                              false, version);
+      co_return;
+    }
+    http::response<http::empty_body> res{http::status::ok, version};
+    res.set(http::field::server, "cairnd");
+    res.set(http::field::content_type, "text/event-stream");
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(false);  // the body runs until the connection closes
+    http::response_serializer<http::empty_body> sr{res};
+    stream.expires_after(std::chrono::milliseconds(config.limits.write_timeout_ms));
+    beast::error_code ec;
+    co_await http::async_write_header(stream, sr, asio::redirect_error(kUseAwaitable, ec));
+    if (ec) co_return;
+
+    auto w = std::make_shared<Watcher>(ioc);
+    watchers.insert(w);
+    ++metrics.watchers;
+    struct Unregister {
+      Impl* self;
+      std::shared_ptr<Watcher> w;
+      ~Unregister() {
+        self->watchers.erase(w);
+        --self->metrics.watchers;
+      }
+    } unregister{this, w};
+
+    // History from the store, then live: the switch happens in the same
+    // handler as the read that found nothing newer, so no fan-out can slip
+    // between them (the fan-out only carries events that are already
+    // durable, hence visible to the reader).
+    std::uint64_t cursor = call.after;
+    bool ok = co_await write_raw(stream, ": cairn watch after " + std::to_string(cursor) + "\n\n");
+    while (ok && !w->closed) {
+      auto evs = api->events_after(cursor, config.limits.watch_history_page);
+      if (!evs.ok()) {
+        log(LogLevel::kWarn, "watch history read failed",
+            Json(JsonObject{{"error", Json(evs.status().to_string())}}));
+        co_return;
+      }
+      if (evs->empty()) break;
+      std::string chunk;
+      for (const Event& e : *evs) {
+        chunk += sse_frame(e);
+        cursor = e.seq;
+      }
+      ok = co_await write_raw(stream, chunk);
+      w->last_sent = cursor;
+    }
+    if (!ok) co_return;
+    w->live = true;
+    w->last_queued = cursor;
+    w->last_sent = cursor;
+
+    while (!w->closed) {
+      if (w->overflow) {
+        ++metrics.watch_overflows;
+        std::string f = "event: overflow\ndata: ";
+        append_json(f, Json(JsonObject{{"resume_after", Json(w->last_sent)}}));
+        f += "\n\n";
+        co_await write_raw(stream, f);
+        break;
+      }
+      if (!w->frames.empty()) {
+        std::string chunk;
+        std::uint64_t last = w->last_sent;
+        for (const auto& [seq, text] : w->frames) {
+          chunk += *text;
+          last = seq;
+        }
+        w->frames.clear();
+        if (!co_await write_raw(stream, chunk)) break;
+        w->last_sent = last;
+        continue;
+      }
+      w->wake.expires_after(std::chrono::milliseconds(config.limits.watch_heartbeat_ms));
+      beast::error_code wec;
+      co_await w->wake.async_wait(asio::redirect_error(kUseAwaitable, wec));
+      if (!wec && w->frames.empty() && !w->overflow && !w->closed) {
+        if (!co_await write_raw(stream, ": ping\n\n")) break;
+      }
+    }
+  }
+
+  // ---- one connection ----
+  awaitable<void> session(tcp::socket socket) {
+    ++metrics.connections;
+    struct Count {
+      Metrics& m;
+      ~Count() { --m.connections; }
+    } count{metrics};
+    beast::tcp_stream stream(std::move(socket));
+    try {
+      beast::flat_buffer buffer;
+      for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(config.limits.header_bytes_max));
+        parser.body_limit(config.limits.body_bytes_max);
+        stream.expires_after(std::chrono::milliseconds(config.limits.idle_timeout_ms));
+        beast::error_code ec;
+        co_await http::async_read_header(stream, buffer, parser,
+                                         asio::redirect_error(kUseAwaitable, ec));
+        if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
+          http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+          co_await http::async_write(stream, cont, asio::redirect_error(kUseAwaitable, ec));
+        }
+        if (!ec && !parser.is_done()) {
+          co_await http::async_read(stream, buffer, parser,
+                                    asio::redirect_error(kUseAwaitable, ec));
+        }
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+            ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+            ec == asio::error::eof) {
+          break;
+        }
+        if (ec) {
+          const bool big = ec == http::error::body_limit || ec == http::error::header_limit ||
+                           ec == http::error::buffer_overflow;
+          Status s = big ? too_large("request " + ec.message(), "too_large")
+                         : invalid("malformed HTTP request: " + ec.message(), "bad_request");
+          HttpResponse r = error_response(s);
+          metrics.record_request("invalid", r.status, 0);
+          co_await write_response(stream, r, false, 11);
+          break;
+        }
+        http::request<http::string_body>& req = parser.get();
+        const auto t0 = std::chrono::steady_clock::now();
+        HttpRequest hr;
+        hr.method = std::string(req.method_string());
+        hr.target = std::string(req.target());
+        hr.body = std::move(req.body());
+        hr.authorization = std::string(req[http::field::authorization]);
+        hr.idempotency_key = std::string(req["Idempotency-Key"]);
+        hr.last_event_id = std::string(req["Last-Event-ID"]);
+        Planned p = api->plan(hr);
+        if (auto* wc = std::get_if<WatchCall>(&p.action)) {
+          metrics.record_request(p.route, 200, 0);
+          co_await watch(stream, *wc, req.version());
+          break;
+        }
+        HttpResponse resp;
+        if (auto* r = std::get_if<HttpResponse>(&p.action)) {
+          resp = std::move(*r);
+        } else {
+          resp = co_await call_engine(std::get<EngineCall>(p.action));
+        }
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        metrics.record_request(p.route, resp.status, secs);
+        const bool keep = req.keep_alive() && !stopping;
+        if (!co_await write_response(stream, resp, keep, req.version())) break;
+        if (!keep) break;
+      }
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "connection failed", Json(JsonObject{{"error", Json(e.what())}}));
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  awaitable<void> refuse(tcp::socket socket) {
+    try {
+      beast::tcp_stream stream(std::move(socket));
+      co_await write_response(
+          stream, error_response(unavailable("too many connections", "overloaded")), false, 11);
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } catch (const std::exception&) {
+    }
+  }
+
+  awaitable<void> accept_loop() {
+    try {
+      while (!stopping) {
+        beast::error_code ec;
+        tcp::socket socket =
+            co_await acceptor.async_accept(asio::redirect_error(kUseAwaitable, ec));
+        if (stopping) break;
+        if (ec) {
+          if (ec == asio::error::operation_aborted) break;
+          asio::steady_timer t(ioc, kAcceptRetry);
+          co_await t.async_wait(asio::redirect_error(kUseAwaitable, ec));
+          continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        if (static_cast<std::size_t>(metrics.connections.load()) >= config.limits.connections_max) {
+          ++metrics.connections_refused;
+          asio::co_spawn(ioc, refuse(std::move(socket)), asio::detached);
+          continue;
+        }
+        asio::co_spawn(ioc, session(std::move(socket)), asio::detached);
+      }
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "accept loop failed", Json(JsonObject{{"error", Json(e.what())}}));
+    }
+  }
+
+  // ---- shutdown ----
+  void begin_shutdown() {
+    if (stopping) return;
+    stopping = true;
+    log(LogLevel::kInfo, "shutting down",
+        Json(JsonObject{{"inflight", Json(static_cast<std::uint64_t>(inflight))}}));
+    beast::error_code ec;
+    acceptor.close(ec);
+    for (const std::shared_ptr<Watcher>& w : watchers) {
+      w->closed = true;
+      w->wake.cancel();
+    }
+    asio::co_spawn(ioc, drain(), asio::detached);
+  }
+
+  awaitable<void> drain() {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(config.limits.shutdown_grace_ms);
+    asio::steady_timer t(ioc);
+    while (inflight > 0 && std::chrono::steady_clock::now() < deadline) {
+      t.expires_after(kDrainPoll);
+      beast::error_code ec;
+      co_await t.async_wait(asio::redirect_error(kUseAwaitable, ec));
+    }
+    // Give the last responses a moment to be written.
+    t.expires_after(kDrainPoll);
+    beast::error_code ec;
+    co_await t.async_wait(asio::redirect_error(kUseAwaitable, ec));
+    stop_host();
+    ioc.stop();
+  }
+
+  void stop_host() {
+    if (host_stopped || !host) return;
+    host->stop();  // the engine finishes its commits; the database closes
+    host_stopped = true;
+  }
+};
+
+Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() {
+  if (impl_) impl_->stop_host();
+}
+
+Result<std::uint16_t> Server::start() {
+  Impl& s = *impl_;
+  init_logging(s.config.log_level);
+  CAIRN_RETURN_IF_ERROR(validate_config(s.config));
+  std::error_code fec;
+  std::filesystem::create_directories(s.config.data_dir, fec);
+  if (fec) {
+    return unavailable("cannot create data directory " + s.config.data_dir + ": " + fec.message(),
+                       "data_dir");
+  }
+  const std::string path = (std::filesystem::path(s.config.data_dir) / "cairn.db").string();
+  auto writer = backend::SqliteStore::open(path);
+  if (!writer.ok()) return writer.take_status();
+  auto reader = backend::SqliteStore::open_reader(path);
+  if (!reader.ok()) return reader.take_status();
+  s.reader = std::move(reader).value();
+  s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
+  s.host = std::make_unique<EngineHost>(s.config.engine, std::move(writer).value(),
+                                        s.config.limits.ingress_depth_max, s.metrics);
+  Impl* self = &s;
+  CAIRN_RETURN_IF_ERROR(s.host->start(
+      [self](engine::RequestId id, Status st, Json body) {
+        asio::post(self->ioc, [self, id, st = std::move(st), body = std::move(body)]() mutable {
+          self->deliver(id, std::move(st), std::move(body));
+        });
+      },
+      [self](std::vector<Event> events) {
+        asio::post(self->ioc, [self, events = std::move(events)]() { self->fanout(events); });
+      }));
+
+  try {
+    std::string host = s.config.listen_host;
+    if (host == "localhost") host = "127.0.0.1";
+    const tcp::endpoint ep(asio::ip::make_address(host), s.config.listen_port);
+    s.acceptor.open(ep.protocol());
+    s.acceptor.set_option(asio::socket_base::reuse_address(true));
+    s.acceptor.bind(ep);
+    s.acceptor.listen(asio::socket_base::max_listen_connections);
+    const std::uint16_t port = s.acceptor.local_endpoint().port();
+    log(LogLevel::kInfo, "started",
+        Json(JsonObject{{"data", Json(s.config.data_dir)},
+                        {"listen", Json(s.config.listen_host + ":" + std::to_string(port))},
+                        {"auth", Json(!s.config.tokens.empty())},
+                        {"started_at", Json(wall_ms())}}));
+    return port;
+  } catch (const std::exception& e) {
+    s.stop_host();
+    return unavailable("cannot listen on " + s.config.listen_host + ":" +
+                           std::to_string(s.config.listen_port) + ": " + e.what(),
+                       "listen_failed");
+  }
+}
+
+void Server::handle_signals() {
+  Impl& s = *impl_;
+  s.signals.add(SIGINT);
+  s.signals.add(SIGTERM);
+  s.signals.async_wait([&s](const beast::error_code& ec, int signo) {
+    if (ec) return;
+    log(LogLevel::kInfo, "signal", Json(JsonObject{{"signal", Json(signo)}}));
+    s.begin_shutdown();
+  });
+}
+
+void Server::request_stop() {
+  Impl* s = impl_.get();
+  asio::post(s->ioc, [s] { s->begin_shutdown(); });
+}
+
+Status Server::run() {
+  Impl& s = *impl_;
+  asio::co_spawn(s.ioc, s.accept_loop(), asio::detached);
+  try {
+    s.ioc.run();
+  } catch (const std::exception& e) {
+    log(LogLevel::kError, "io loop failed", Json(JsonObject{{"error", Json(e.what())}}));
+    s.stop_host();
+    return internal_error(std::string("io loop failed: ") + e.what());
+  }
+  s.stop_host();
+  beast::error_code ec;
+  s.signals.cancel(ec);
+  log(LogLevel::kInfo, "stopped");
+  return Status();
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,124 @@
+// metrics.cc — Prometheus text exposition (format 0.0.4).
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace cairn::server {
+
+Metrics::Metrics()
+    : request_seconds_{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                        10, 30}},
+      commit_ops_{{1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384}},
+      commit_seconds_{
+          {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1}} {}
+
+void Metrics::record_request(std::string_view route, int status, double seconds) {
+  std::lock_guard lock(mu_);
+  ++requests_[{std::string(route), status}];
+  request_seconds_.observe(seconds);
+}
+
+void Metrics::record_commit(std::size_t ops, double seconds, bool ok) {
+  std::lock_guard lock(mu_);
+  commit_ops_.observe(static_cast<double>(ops));
+  commit_seconds_.observe(seconds);
+  if (!ok) ++commit_failures_;
+}
+
+void Metrics::set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
+                                std::uint64_t facts, std::uint64_t last_seq) {
+  std::lock_guard lock(mu_);
+  intents_ = counts;
+  facts_ = facts;
+  last_seq_ = last_seq;
+}
+
+void Metrics::set_engine_depths(std::size_t ingress, std::size_t parked) {
+  std::lock_guard lock(mu_);
+  ingress_ = ingress;
+  parked_ = parked;
+}
+
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+template <std::size_t N>
+void histogram(std::string& out, const char* name, const char* help, const Histogram<N>& h) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " histogram\n";
+  std::uint64_t cum = 0;
+  for (std::size_t i = 0; i < N; ++i) {
+    cum += h.counts[i];
+    out += name;
+    out += "_bucket{le=\"" + num(h.bounds[i]) + "\"} " + std::to_string(cum) + "\n";
+  }
+  out += name;
+  out += "_bucket{le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+  out += name;
+  out += "_sum " + num(h.sum) + "\n";
+  out += name;
+  out += "_count " + std::to_string(h.count) + "\n";
+}
+
+void gauge(std::string& out, const char* name, const char* help, const std::string& value) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += " gauge\n";
+  out += name;
+  out += ' ' + value + "\n";
+}
+
+}  // namespace
+
+std::string Metrics::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  out += "# HELP cairn_http_requests_total HTTP requests by route and status.\n";
+  out += "# TYPE cairn_http_requests_total counter\n";
+  for (const auto& [k, v] : requests_) {
+    out += "cairn_http_requests_total{route=\"" + k.first + "\",status=\"" +
+           std::to_string(k.second) + "\"} " + std::to_string(v) + "\n";
+  }
+  histogram(out, "cairn_http_request_duration_seconds", "HTTP request latency.", request_seconds_);
+  histogram(out, "cairn_commit_batch_ops", "Store operations per group commit.", commit_ops_);
+  histogram(out, "cairn_commit_duration_seconds", "Group commit latency.", commit_seconds_);
+  out += "# HELP cairn_commit_failures_total Group commits that failed.\n";
+  out += "# TYPE cairn_commit_failures_total counter\n";
+  out += "cairn_commit_failures_total " + std::to_string(commit_failures_) + "\n";
+  out += "# HELP cairn_intents Intents by state.\n# TYPE cairn_intents gauge\n";
+  for (int i = 0; i < kIntentStateCount; ++i) {
+    out += "cairn_intents{state=\"" + std::string(state_name(static_cast<IntentState>(i))) +
+           "\"} " + std::to_string(intents_[i]) + "\n";
+  }
+  gauge(out, "cairn_facts", "Facts recorded.", std::to_string(facts_));
+  gauge(out, "cairn_event_seq", "Last event sequence number.", std::to_string(last_seq_));
+  gauge(out, "cairn_ingress_depth", "Requests queued for the engine thread.",
+        std::to_string(queue_depth.load() + ingress_));
+  gauge(out, "cairn_parked_long_polls", "Long-poll claims waiting for work.",
+        std::to_string(parked_));
+  gauge(out, "cairn_connections", "Open HTTP connections.", std::to_string(connections.load()));
+  gauge(out, "cairn_watchers", "Open watch streams.", std::to_string(watchers.load()));
+  out += "# HELP cairn_connections_refused_total Connections refused at connections_max.\n";
+  out += "# TYPE cairn_connections_refused_total counter\n";
+  out += "cairn_connections_refused_total " + std::to_string(connections_refused.load()) + "\n";
+  out += "# HELP cairn_watch_overflows_total Watch streams cut off for falling behind.\n";
+  out += "# TYPE cairn_watch_overflows_total counter\n";
+  out += "cairn_watch_overflows_total " + std::to_string(watch_overflows.load()) + "\n";
+  return out;
+}
+
+}  // namespace cairn::server

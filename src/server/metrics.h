@@ -1,0 +1,69 @@
+// metrics.h — Prometheus counters and histograms for cairnd (shell;
+// thread-safe: the io thread records requests, the engine thread commits).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "model/intent.h"
+
+namespace cairn::server {
+
+// Cumulative histogram with fixed upper bounds.
+template <std::size_t N>
+struct Histogram {
+  std::array<double, N> bounds;
+  std::array<std::uint64_t, N> counts{};  // observations <= bounds[i] (not cumulative here)
+  std::uint64_t count = 0;
+  double sum = 0;
+  void observe(double v) {
+    ++count;
+    sum += v;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (v <= bounds[i]) {
+        ++counts[i];
+        return;
+      }
+    }
+  }
+};
+
+class Metrics {
+ public:
+  Metrics();
+  void record_request(std::string_view route, int status, double seconds);
+  void record_commit(std::size_t ops, double seconds, bool ok);
+  void set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
+                         std::uint64_t facts, std::uint64_t last_seq);
+  void set_engine_depths(std::size_t ingress, std::size_t parked);
+
+  std::atomic<std::int64_t> connections{0};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::int64_t> watchers{0};
+  std::atomic<std::uint64_t> watch_overflows{0};
+  std::atomic<std::size_t> queue_depth{0};  // server → engine queue
+
+  // The exposition text.
+  std::string render() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;
+  Histogram<15> request_seconds_;
+  Histogram<12> commit_ops_;
+  Histogram<12> commit_seconds_;
+  std::uint64_t commit_failures_ = 0;
+  std::array<std::uint64_t, kIntentStateCount> intents_{};
+  std::uint64_t facts_ = 0;
+  std::uint64_t last_seq_ = 0;
+  std::size_t ingress_ = 0;
+  std::size_t parked_ = 0;
+};
+
+}  // namespace cairn::server

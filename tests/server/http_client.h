@@ -1,0 +1,68 @@
+// http_client.h — a tiny blocking HTTP/1.1 client for the server tests
+// (POSIX sockets, Content-Length bodies, keep-alive) and an SSE reader.
+// Deliberately independent of Beast, so the tests check the wire format.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/json.h"
+
+namespace cairn::testing {
+
+struct HttpResult {
+  int status = 0;                              // 0: the connection failed
+  std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;
+  Json json() const;         // the body parsed (null when it is not JSON)
+  std::string code() const;  // error.code, or ""
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// One persistent connection.
+class HttpConn {
+ public:
+  explicit HttpConn(std::uint16_t port, int timeout_ms = 40'000);
+  ~HttpConn();
+  HttpConn(const HttpConn&) = delete;
+  HttpConn& operator=(const HttpConn&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  HttpResult request(const std::string& method, const std::string& path,
+                     const std::string& body = {}, const Headers& headers = {});
+  // Sends raw bytes and reads one response (malformed-request tests).
+  HttpResult raw(const std::string& bytes);
+
+ private:
+  HttpResult read_response();
+  int fd_ = -1;
+  std::string buf_;
+};
+
+// One request on a fresh connection.
+HttpResult http(std::uint16_t port, const std::string& method, const std::string& path,
+                const std::string& body = {}, const Headers& headers = {});
+
+struct SseEvent {
+  std::string id;
+  std::string event;
+  std::string data;
+};
+
+class SseStream {
+ public:
+  SseStream(std::uint16_t port, const std::string& path, const Headers& headers = {});
+  ~SseStream();
+  int status() const { return status_; }
+  // The next event (comments skipped); false on timeout or close.
+  bool next(SseEvent& out, int timeout_ms = 5'000);
+
+ private:
+  int fd_ = -1;
+  int status_ = 0;
+  std::string buf_;
+};
+
+}  // namespace cairn::testing
