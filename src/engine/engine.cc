@@ -463,7 +463,20 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
   Status why = outcome.take_status();
   if (why.code() == Code::kOutcomeUnknown) {
     counters_.add("commit.outcome_unknown");
-    fail_all(inflight_->replies, why, carry_);
+    // The callers hear outcome_unknown now; their idempotency keys stay
+    // pending until resync() learns whether the batch landed, so a retry can
+    // never run a second time a command that did happen (a retried create
+    // would otherwise make a second intent).
+    for (const Pending& p : inflight_->replies) {
+      counters_.add(std::string("replies.") + std::string(why.reason()));
+      if (!p.idempotency_key.empty()) {
+        if (auto w = waiting_.find(dedup_key(p.caller, p.idempotency_key)); w != waiting_.end()) {
+          for (RequestId dup : w->second) carry_.push_back(ReplyEffect{dup, why, Json()});
+          waiting_.erase(w);
+        }
+      }
+      carry_.push_back(ReplyEffect{p.id, why, Json()});
+    }
     resync_needed_ = true;
     carry_.push_back(ResyncEffect{commit_id});
     return;  // inflight_ stays until resync() learns what happened
@@ -487,7 +500,18 @@ Status Engine::resync(store::Store& store) {
   }
   // Every batch writes the sequence key, and sequences only grow: the store
   // holds the in-doubt batch exactly when it holds its last sequence number.
-  if (durable == inflight_->last_seq) {
+  const bool applied = durable == inflight_->last_seq;
+  for (Pending& p : inflight_->replies) {
+    if (p.idempotency_key.empty()) continue;
+    if (applied) {
+      // A retry with the key now gets the reply the command really had.
+      dedup_.finish(p.caller, p.idempotency_key,
+                    StoredReply{std::move(p.status), std::move(p.body)});
+    } else {
+      dedup_.forget(p.caller, p.idempotency_key);  // nothing happened: a retry runs
+    }
+  }
+  if (applied) {
     counters_.add("resync.applied");
     bb_.accept();
     after_events(inflight_->events);

@@ -297,6 +297,35 @@ TEST(EngineIdempotency, AFailedCommitForgetsTheKeySoTheRetryRuns) {
   EXPECT_TRUE(d.reply(b).body.find("created")->as_bool());
 }
 
+// Found by the simulator: after outcome_unknown the key must not be
+// forgotten before the resync, or a retried create makes a second intent.
+TEST(EngineIdempotency, AfterOutcomeUnknownTheRetryGetsTheRealOutcome) {
+  for (const auto fault :
+       {store::CommitFault::kUnknownApplied, store::CommitFault::kUnknownNotApplied}) {
+    Driver d;
+    FactBody f;
+    f.kind = "seed";
+    f.content = Json("g");
+    const RequestId fr = d.send("p", PostFact{f});
+    d.settle();
+    IntentDraft draft;
+    draft.kind = "work";
+    draft.from_facts = {d.reply(fr).body.find("id")->as_string()};
+    d.faulty.fail_next_commit(fault);
+    const RequestId a = d.send("p", CreateIntent{draft}, "create-1");
+    d.settle();
+    EXPECT_EQ(d.reply(a).status.code(), Code::kOutcomeUnknown);
+    const RequestId b = d.send("p", CreateIntent{draft}, "create-1");
+    d.settle();
+    ASSERT_TRUE(d.reply(b).status.ok()) << d.reply(b).status.to_string();
+    // Exactly one intent exists either way: the original (applied) or the
+    // retry (not applied).
+    EXPECT_EQ(d.engine.blackboard().intent_count(), 1u);
+    const std::string id = d.reply(b).body.find("id")->as_string();
+    EXPECT_NE(d.engine.blackboard().intent(id), nullptr);
+  }
+}
+
 TEST(EngineLongPoll, ParksUntilACommitMakesWorkAvailable) {
   Driver d;
   ClaimNext cn;
