@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -183,7 +184,11 @@ class Blackboard {
   using StrMap = std::unordered_map<std::string, V, StrHash, std::equal_to<>>;
 
   const StrMap<Intent>& intents() const { return intents_; }
-  const StrMap<Hint>& hints() const { return hints_; }
+  // Hints in id order: every pass over them (which hint refuses a claim,
+  // priority sums) is the same on every platform — a hash map's order is
+  // not (libstdc++ and libc++ differ; the simulator caught it).
+  using HintMap = std::map<std::string, Hint, std::less<>>;
+  const HintMap& hints() const { return hints_; }
   const CoreConfig& config() const { return config_; }
   const Clock& clock() const { return clock_; }
 
@@ -289,7 +294,7 @@ class Blackboard {
   StrMap<Intent> intents_;
   StrMap<FactMeta> facts_;
   StrMap<KindInfo> fact_kinds_;
-  StrMap<Hint> hints_;
+  HintMap hints_;
   std::set<OpenEntry> open_;
   std::set<TimeEntry> leases_;     // claimed intents by lease end
   std::set<TimeEntry> backoffs_;   // open intents by not_before (future only)

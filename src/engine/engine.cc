@@ -171,7 +171,7 @@ Json Engine::claim_next(const Request& r, const ClaimNext& c, Status& status) {
 void Engine::execute(const Request& r, Status& status, Json& body) {
   const std::int64_t now_ms = clock_.wall_ms();
   auto claim_gates = [&]() -> Status {
-    CAIRN_RETURN_IF_ERROR(governor_.admit(r.caller));
+    CAIRN_RETURN_IF_ERROR(governor_.admit(r.caller, now_ms));
     if (!backoff_.should_retry(r.caller, now_ms)) {
       return unavailable("the agent is backing off after repeated failures", "agent_backoff",
                          Json(JsonObject{{"retry_at", Json(backoff_.retry_at(r.caller))}}));
@@ -436,7 +436,7 @@ void Engine::after_events(const std::vector<Event>& events) {
       backoff_.record_failure(agent, e.at);
     } else if (e.type == ev::kIntentExpired) {
       claimed_at_.erase(e.subject);
-      governor_.record_expiry(agent);
+      governor_.record_expiry(agent, e.at);
     } else if (e.type == ev::kIntentReleased || e.type == ev::kIntentCancelled) {
       claimed_at_.erase(e.subject);
     }

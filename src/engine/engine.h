@@ -222,6 +222,7 @@ class Engine {
 
   // ---- introspection ------------------------------------------------------------------------
   const Blackboard& blackboard() const { return bb_; }
+  bool canary() const { return canary_; }
   const Counters& counters() const { return counters_; }
   const LatencyTracker& latency() const { return latency_; }
   const RecordRing& records() const { return records_; }
@@ -235,7 +236,10 @@ class Engine {
   // Test hook: the simulator's canary breaks the fencing check on purpose
   // (heartbeat / conclude / fail accept a stale epoch) and must see the
   // checker report it. Never set outside tests.
-  void set_canary_broken_epoch_check(bool on) { canary_ = on; }
+  void set_canary_broken_epoch_check(bool on) {
+    canary_ = on;
+    bb_.set_canary_skip_fencing(on);
+  }
 
  private:
   struct Pending {  // a dispatched request awaiting the batch's commit

@@ -273,6 +273,7 @@ void AgentGovernor::set_expiries(const std::string& agent, std::uint32_t n) {
     if (expiries_.size() >= agents_max_) {
       auto fewest = by_count_.begin();
       expiries_.erase(fewest->second);
+      last_expiry_at_.erase(fewest->second);
       by_count_.erase(fewest);
     }
     expiries_.emplace(agent, n);
@@ -281,16 +282,18 @@ void AgentGovernor::set_expiries(const std::string& agent, std::uint32_t n) {
   CAIRN_ASSERT(by_count_.size() == expiries_.size());
 }
 
-void AgentGovernor::record_expiry(std::string_view agent) {
+void AgentGovernor::record_expiry(std::string_view agent, std::int64_t now_ms) {
   std::uint32_t n = expiries(agent);
   if (n < std::numeric_limits<std::uint32_t>::max()) ++n;
   set_expiries(std::string(agent), n);
+  if (expiries_.find(agent) != expiries_.end()) last_expiry_at_[std::string(agent)] = now_ms;
 }
 
 void AgentGovernor::record_success(std::string_view agent) {
   auto it = expiries_.find(agent);
   if (it == expiries_.end()) return;
   by_count_.erase({it->second, it->first});
+  last_expiry_at_.erase(it->first);
   expiries_.erase(it);
 }
 
@@ -303,7 +306,7 @@ bool AgentGovernor::is_down(std::string_view agent) const {
   return down_after_ != 0 && expiries(agent) >= down_after_;
 }
 
-Status AgentGovernor::admit(std::string_view agent) const {
+Status AgentGovernor::admit(std::string_view agent, std::int64_t now_ms) const {
   Json who(JsonObject{{"agent", Json(agent)}});
   if (blocked_.find(agent) != blocked_.end()) {
     return forbidden("agent " + std::string(agent) + " is blocked", "agent_blocked", who);
@@ -313,13 +316,18 @@ Status AgentGovernor::admit(std::string_view agent) const {
                      "agent_not_allowed", who);
   }
   if (is_down(agent)) {
+    auto last = last_expiry_at_.find(agent);
+    const std::int64_t retry_at =
+        (last == last_expiry_at_.end() ? 0 : last->second) + probe_after_ms_;
+    if (now_ms >= retry_at) return Status();  // a probe: one success brings it up
     std::uint32_t n = expiries(agent);
-    return unavailable(
-        "agent " + std::string(agent) + " is down after " + std::to_string(n) +
-            " consecutive expired leases",
-        "agent_down",
-        Json(JsonObject{
-            {"agent", Json(agent)}, {"expiries", u64(n)}, {"down_after", u64(down_after_)}}));
+    return unavailable("agent " + std::string(agent) + " is down after " + std::to_string(n) +
+                           " consecutive expired leases",
+                       "agent_down",
+                       Json(JsonObject{{"agent", Json(agent)},
+                                       {"expiries", u64(n)},
+                                       {"down_after", u64(down_after_)},
+                                       {"retry_at", Json(retry_at)}}));
   }
   return Status();
 }
@@ -329,7 +337,11 @@ Json AgentGovernor::to_json() const {
   for (const auto& [name, unused] : blocked_) blocked.push_back(Json(name));
   for (const auto& [name, unused] : allowed_) allowed.push_back(Json(name));
   for (const auto& [name, n] : expiries_) {
-    expiries.push_back(Json(JsonObject{{"agent", Json(name)}, {"count", u64(n)}}));
+    auto last = last_expiry_at_.find(name);
+    expiries.push_back(Json(JsonObject{
+        {"agent", Json(name)},
+        {"count", u64(n)},
+        {"last_at", Json(last == last_expiry_at_.end() ? std::int64_t{0} : last->second)}}));
   }
   return Json(JsonObject{{"blocked", Json(std::move(blocked))},
                          {"allowed", Json(std::move(allowed))},
@@ -344,19 +356,22 @@ Status AgentGovernor::from_json(const Json& j) {
   CAIRN_RETURN_IF_ERROR(read_string_array(j, "allowed", allowed_list));
   const JsonArray* expiries = nullptr;
   CAIRN_RETURN_IF_ERROR(read_array(j, "expiries", expiries));
-  AgentGovernor g(down_after_, agents_max_);
+  AgentGovernor g(down_after_, agents_max_, probe_after_ms_);
   for (std::string& name : blocked_list) g.blocked_.emplace(std::move(name), true);
   for (std::string& name : allowed_list) g.allowed_.emplace(std::move(name), true);
   for (const Json& e : *expiries) {
     CAIRN_RETURN_IF_ERROR(expect_object(e, "expiries[]"));
-    CAIRN_RETURN_IF_ERROR(reject_unknown_fields(e, {"agent", "count"}));
+    CAIRN_RETURN_IF_ERROR(reject_unknown_fields(e, {"agent", "count", "last_at"}));
     std::string name;
     std::uint32_t n = 0;
+    std::int64_t last_at = 0;
     CAIRN_RETURN_IF_ERROR(read_string(e, "agent", name));
     CAIRN_RETURN_IF_ERROR(read_u32(e, "count", n));
+    CAIRN_RETURN_IF_ERROR(read_int(e, "last_at", last_at, Presence::kOptional));
     if (n == 0) return snapshot_error("count", "must be positive");
     if (g.expiries_.count(name) != 0) return snapshot_error("agent", "repeats a name");
     g.set_expiries(name, n);
+    g.last_expiry_at_[name] = last_at;
   }
   *this = std::move(g);
   return Status();

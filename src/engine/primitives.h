@@ -102,25 +102,36 @@ class AgentBackoff {
 // leases (0 disables this) and up again at its next success. At most
 // `agents_max` agents' expiry counts are kept; a new one past that evicts the
 // agent with the fewest expiries (ties: the smallest name).
+//
+// Down is not forever: a down agent may try one claim (a probe) once
+// probe_after_ms have passed since its last expired lease; a success brings it
+// up, another expiry keeps it down for another period. (Found by the
+// simulator: without the probe, an agent that paused while holding a few
+// leases could never claim again — down agents cannot succeed.)
 class AgentGovernor {
  public:
   static constexpr std::uint32_t kDefaultDownAfterExpiries = 5;
   static constexpr std::size_t kDefaultAgentsMax = 100'000;
+  static constexpr std::int64_t kDefaultProbeAfterMs = 30'000;
   explicit AgentGovernor(std::uint32_t down_after_expiries = kDefaultDownAfterExpiries,
-                         std::size_t agents_max = kDefaultAgentsMax)
-      : down_after_(down_after_expiries), agents_max_(agents_max) {}
+                         std::size_t agents_max = kDefaultAgentsMax,
+                         std::int64_t probe_after_ms = kDefaultProbeAfterMs)
+      : down_after_(down_after_expiries),
+        agents_max_(agents_max),
+        probe_after_ms_(probe_after_ms) {}
   void block(std::string_view agent);
   void unblock(std::string_view agent);
   void allow(std::string_view agent);     // adds to the allow list
   void disallow(std::string_view agent);  // removes from the allow list
-  void record_expiry(std::string_view agent);
+  // `now_ms`: the wall time of the expiry (starts the probe wait).
+  void record_expiry(std::string_view agent, std::int64_t now_ms = 0);
   void record_success(std::string_view agent);
   bool is_down(std::string_view agent) const;
   std::uint32_t expiries(std::string_view agent) const;
   std::size_t tracked() const { return expiries_.size(); }
   // ok, or forbidden/agent_blocked, forbidden/agent_not_allowed,
-  // unavailable/agent_down.
-  Status admit(std::string_view agent) const;
+  // unavailable/agent_down (details.retry_at: when a probe is allowed).
+  Status admit(std::string_view agent, std::int64_t now_ms = 0) const;
   Json to_json() const;
   Status from_json(const Json& j);
 
@@ -131,8 +142,10 @@ class AgentGovernor {
   std::size_t agents_max_;
   std::map<std::string, bool, std::less<>> blocked_;  // set
   std::map<std::string, bool, std::less<>> allowed_;  // set
+  std::int64_t probe_after_ms_;
   std::map<std::string, std::uint32_t, std::less<>> expiries_;
-  std::set<std::pair<std::uint32_t, std::string>> by_count_;  // eviction order
+  std::set<std::pair<std::uint32_t, std::string>> by_count_;         // eviction order
+  std::map<std::string, std::int64_t, std::less<>> last_expiry_at_;  // agents in expiries_
 };
 
 // ---- DedupWindow --------------------------------------------------------------------

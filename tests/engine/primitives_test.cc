@@ -192,7 +192,8 @@ TEST(AgentGovernor, DownAfterConsecutiveExpiriesUpOnSuccess) {
   Status st = g.admit("a");
   EXPECT_EQ(st.code(), Code::kUnavailable);
   EXPECT_EQ(st.reason(), "agent_down");
-  EXPECT_EQ(cairn::to_json(details_of(st)), R"({"agent":"a","expiries":3,"down_after":3})");
+  EXPECT_EQ(cairn::to_json(details_of(st)),
+            R"({"agent":"a","expiries":3,"down_after":3,"retry_at":30000})");
   EXPECT_TRUE(g.admit("b").ok());
   g.record_success("a");
   EXPECT_FALSE(g.is_down("a"));
@@ -263,17 +264,33 @@ TEST(AgentGovernor, EvictsTheAgentWithFewestExpiries) {
   EXPECT_EQ(ties.expiries("z"), 1u);
 }
 
+// Found by the simulator: a down agent cannot succeed, so without a probe it
+// would stay down forever.
+TEST(AgentGovernor, ADownAgentMayProbeAfterTheWait) {
+  AgentGovernor g(2, AgentGovernor::kDefaultAgentsMax, 1'000);
+  g.record_expiry("a", 5'000);
+  g.record_expiry("a", 6'000);
+  EXPECT_EQ(g.admit("a", 6'999).reason(), "agent_down");
+  EXPECT_TRUE(g.admit("a", 7'000).ok());  // the probe
+  g.record_expiry("a", 8'000);            // the probe's lease expired too
+  EXPECT_EQ(g.admit("a", 8'500).reason(), "agent_down");
+  EXPECT_TRUE(g.admit("a", 9'000).ok());
+  g.record_success("a");
+  EXPECT_FALSE(g.is_down("a"));
+}
+
 TEST(AgentGovernor, JsonRoundTrip) {
   AgentGovernor g(2);
   g.block("b2");
   g.block("b1");
   g.allow("ok");
-  g.record_expiry("z");
-  g.record_expiry("z");
-  g.record_expiry("y");
-  EXPECT_EQ(cairn::to_json(g.to_json()),
-            R"({"blocked":["b1","b2"],"allowed":["ok"],)"
-            R"("expiries":[{"agent":"y","count":1},{"agent":"z","count":2}]})");
+  g.record_expiry("z", 10);
+  g.record_expiry("z", 20);
+  g.record_expiry("y", 30);
+  EXPECT_EQ(
+      cairn::to_json(g.to_json()),
+      R"({"blocked":["b1","b2"],"allowed":["ok"],)"
+      R"("expiries":[{"agent":"y","count":1,"last_at":30},{"agent":"z","count":2,"last_at":20}]})");
   AgentGovernor r(2);
   r.record_expiry("stale");
   reload(g, r);
