@@ -6,6 +6,8 @@
 #   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
 #                       (build-wasm/) and run them under Node's WASI
 #   make bench          build and run build/bin/cairn_bench
+#   make sim            run the deterministic simulator over SIM_SEEDS seeds
+#                       (SIM_STEPS fault events each) on $(JOBS) processes
 #   make run            install deps, build, run build/bin/cairn-demo
 #   make format         clang-format -i every C++ file in src/ tests/ bench/ apps/
 #   make format-check   fail if any of them is not formatted
@@ -28,7 +30,7 @@ FORMAT_DIRS := src tests bench apps
 
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
-.PHONY: all build test native-test asan-test wasm-test wasm-build bench run deps \
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench sim run deps \
         format format-check clean
 
 all: build
@@ -77,6 +79,13 @@ wasm-test: wasm-build build
 	@node --no-warnings scripts/wasm-run.mjs $(WASM_DIR)/bin/cairn-demo.wasm > $(WASM_DIR)/demo-wasm.txt
 	@cmp $(WASM_DIR)/demo-native.txt $(WASM_DIR)/demo-wasm.txt && \
 	  echo "native and wasm32 demo output identical ($$(wc -c < $(WASM_DIR)/demo-wasm.txt) bytes)"
+	@# The simulator: the same seeds give the same trace hashes on both.
+	@$(BUILD_DIR)/bin/cairn-sim --seeds 1..100 --quiet | grep '^seed ' > $(WASM_DIR)/sim-native.txt || true
+	@node --no-warnings scripts/wasm-run.mjs $(WASM_DIR)/bin/cairn-sim.wasm --seeds 1..100 --quiet \
+	  | grep '^seed ' > $(WASM_DIR)/sim-wasm.txt || true
+	@test "$$(wc -l < $(WASM_DIR)/sim-native.txt)" -eq 100 || { echo "cairn-sim (native) did not finish 100 seeds"; exit 1; }
+	@diff $(WASM_DIR)/sim-native.txt $(WASM_DIR)/sim-wasm.txt && \
+	  echo "native and wasm32 simulator trace hashes identical for 100 seeds"
 	@echo "wasm32 module sizes:"; \
 	for f in $(WASM_DIR)/bin/*.wasm; do \
 	  [[ -e "$$f" ]] || continue; \
@@ -86,6 +95,28 @@ wasm-test: wasm-build build
 bench: build
 	@test -x $(BUILD_DIR)/bin/cairn_bench || { echo "no cairn_bench yet (bench/*_bench.cc)"; exit 1; }
 	$(BUILD_DIR)/bin/cairn_bench
+
+# The simulator over many seeds, split across $(JOBS) processes; each part's
+# output is in build/sim/. Fails when any seed finds a violation.
+SIM_SEEDS ?= 10000
+SIM_STEPS ?= 5000
+SIM_DIR := $(BUILD_DIR)/sim
+
+sim: build
+	@mkdir -p $(SIM_DIR) && rm -f $(SIM_DIR)/part-*.txt
+	@start=$$(date +%s); per=$$(( ($(SIM_SEEDS) + $(JOBS) - 1) / $(JOBS) )); pids=(); \
+	for ((j = 0; j < $(JOBS); j++)); do \
+	  a=$$(( j * per + 1 )); b=$$(( (j + 1) * per < $(SIM_SEEDS) ? (j + 1) * per : $(SIM_SEEDS) )); \
+	  (( a <= b )) || continue; \
+	  $(BUILD_DIR)/bin/cairn-sim --seeds $$a..$$b --steps $(SIM_STEPS) --quiet > $(SIM_DIR)/part-$$j.txt & \
+	  pids+=($$!); \
+	done; \
+	status=0; for p in "$${pids[@]}"; do wait $$p || status=1; done; \
+	secs=$$(( $$(date +%s) - start )); \
+	grep -h -E '^seed .* violation |^  (VIOLATION|replay:)' $(SIM_DIR)/part-*.txt | head -60 || true; \
+	cat $(SIM_DIR)/part-*.txt | awk -v secs=$$secs -v steps=$(SIM_STEPS) \
+	  '/^seed /{n++; s+=$$6} /^seed .* violation /{v++} END{printf "make sim: %d seeds (%d fault steps each, %d steps in all) in %d s on $(JOBS) processes: %d with violations\n", n, steps, s, secs, v}'; \
+	exit $$status
 
 run: deps build
 	@test -x $(BUILD_DIR)/bin/cairn-demo || { echo "no cairn-demo yet (apps/cairn-demo/main.cc)"; exit 1; }
