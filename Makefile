@@ -8,7 +8,8 @@
 #   make bench          build and run build/bin/cairn_bench
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
-#   make run            install deps, build, run build/bin/cairn-demo
+#   make run            install deps, build, start cairnd on SQLite (./cairn-data, :7400)
+#   make demo           build and run the in-memory tour (build/bin/cairn-demo)
 #   make format         clang-format -i every C++ file in src/ tests/ bench/ apps/
 #   make format-check   fail if any of them is not formatted
 #   make clean          remove build/, build-asan/ and build-wasm/
@@ -30,7 +31,7 @@ FORMAT_DIRS := src tests bench apps
 
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
-.PHONY: all build test native-test asan-test wasm-test wasm-build bench sim run deps \
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench sim run demo deps \
         format format-check clean
 
 all: build
@@ -118,8 +119,15 @@ sim: build
 	  '/^seed /{n++; s+=$$6} /^seed .* violation /{v++} END{printf "make sim: %d seeds (%d fault steps each, %d steps in all) in %d s on $(JOBS) processes: %d with violations\n", n, steps, s, secs, v}'; \
 	exit $$status
 
+# The server on the embedded SQLite default (data in ./cairn-data, override
+# with DATA=... LISTEN=...). It prints its URL; Ctrl-C stops it cleanly.
+DATA ?= ./cairn-data
+LISTEN ?= 127.0.0.1:7400
 run: deps build
-	@test -x $(BUILD_DIR)/bin/cairn-demo || { echo "no cairn-demo yet (apps/cairn-demo/main.cc)"; exit 1; }
+	$(BUILD_DIR)/bin/cairnd --data $(DATA) --listen $(LISTEN)
+
+# The in-memory tour of the engine (no server).
+demo: build
 	$(BUILD_DIR)/bin/cairn-demo
 
 FORMAT_FILES = $(shell find $(FORMAT_DIRS) -type f \( -name '*.h' -o -name '*.cc' \) 2>/dev/null | sort)
