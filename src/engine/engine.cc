@@ -453,6 +453,8 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
   }
   if (outcome.ok()) {
     counters_.add("commit.ok");
+    commit_failures_ = 0;
+    commit_retry_at_ = 0;
     bb_.accept();
     release(inflight_->replies, carry_);
     after_events(inflight_->events);
@@ -482,6 +484,12 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     return;  // inflight_ stays until resync() learns what happened
   }
   counters_.add("commit.failed");
+  ++commit_failures_;
+  std::int64_t wait = config_.commit_retry_base_ms;
+  for (std::uint32_t i = 1; i < commit_failures_ && wait < config_.commit_retry_cap_ms; ++i) {
+    wait *= 2;
+  }
+  commit_retry_at_ = clock_.wall_ms() + std::min(wait, config_.commit_retry_cap_ms);
   bb_.rollback();
   fail_all(inflight_->replies, why, carry_);
   inflight_.reset();
@@ -533,7 +541,8 @@ PollResult Engine::poll(std::int64_t now_ms) {
   carry_.clear();
   if (now_ms > clock_.wall_ms()) clock_.advance_ms(now_ms - clock_.wall_ms());
 
-  if (!busy()) {
+  // While a failed store cools down, requests wait in the ingress queue.
+  if (!busy() && clock_.wall_ms() >= commit_retry_at_) {
     // 1. Ingress: parked long-polls that may now find work go first (they
     // have waited longest), then queued requests, within the cycle budget.
     std::vector<Request> cycle;
@@ -592,6 +601,10 @@ PollResult Engine::poll(std::int64_t now_ms) {
 
   // 6. Deadlines.
   out.next_deadline = bb_.next_deadline();
+  if (commit_retry_at_ > clock_.wall_ms() &&
+      (!out.next_deadline || commit_retry_at_ < *out.next_deadline)) {
+    out.next_deadline = commit_retry_at_;
+  }
   for (const Parked& p : parked_) {
     if (!out.next_deadline || p.deadline < *out.next_deadline) out.next_deadline = p.deadline;
   }

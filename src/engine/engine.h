@@ -181,6 +181,10 @@ struct EngineConfig {
   std::size_t dedup_capacity = DedupWindow::kDefaultCapacity;
   std::size_t record_depth_max = RecordRing::kDefaultDepthMax;
   std::size_t record_names_max = RecordRing::kDefaultNamesMax;
+  // After a failed commit the next one waits base·2^(failures−1), capped, so
+  // a shell that polls until idle does not spin while the store is down.
+  std::int64_t commit_retry_base_ms = 10;
+  std::int64_t commit_retry_cap_ms = 1'000;
 };
 
 class Engine {
@@ -231,6 +235,8 @@ class Engine {
   std::size_t ingress_depth() const { return ingress_.size(); }
   std::size_t parked() const { return parked_.size(); }
   bool busy() const { return inflight_.has_value() || resync_needed_; }
+  // Wall time before which no new batch is dispatched (after failed commits).
+  std::int64_t commit_retry_at() const { return commit_retry_at_; }
   std::int64_t now() const { return clock_.wall_ms(); }
 
   // Test hook: the simulator's canary breaks the fencing check on purpose
@@ -283,6 +289,8 @@ class Engine {
   std::optional<Inflight> inflight_;
   std::optional<Inflight> completed_;  // outcome known, replies not yet released
   bool resync_needed_ = false;
+  std::uint32_t commit_failures_ = 0;  // consecutive failed commits
+  std::int64_t commit_retry_at_ = 0;
   std::uint64_t next_commit_id_ = 1;
   std::vector<Effect> carry_;  // effects produced outside poll (e.g. completion)
 

@@ -202,11 +202,36 @@ TEST(EngineCommit, FailedCommitFailsEveryReplyAndRollsBack) {
   EXPECT_EQ(d.reply(p).status.code(), Code::kUnavailable);
   EXPECT_EQ(d.engine.blackboard().state_hash(), before);
   EXPECT_EQ(d.engine.blackboard().last_seq(), seq);
-  // The next attempt succeeds and the sequence continues without a gap.
+  // The next batch waits out the commit backoff (no spinning on a down
+  // store): nothing is dispatched before it ends, and the deadline says when.
   const RequestId c2 = d.send("a1", Claim{id});
   d.settle();
+  EXPECT_FALSE(d.replied(c2));
+  EXPECT_EQ(d.deadline, d.engine.commit_retry_at());
+  EXPECT_EQ(d.engine.commit_retry_at(), d.now + 10);
+  d.now = d.engine.commit_retry_at();
+  d.settle();
+  // Then it succeeds and the sequence continues without a gap.
   ASSERT_TRUE(d.reply(c2).status.ok());
   EXPECT_EQ(d.events.back().seq, seq + 1);
+}
+
+TEST(EngineCommit, RepeatedFailuresBackOffExponentiallyUpToTheCap) {
+  Driver d;
+  const std::string id = d.make_intent();
+  std::vector<std::int64_t> waits;
+  for (int i = 0; i < 9; ++i) {
+    d.faulty.fail_next_commit(store::CommitFault::kUnavailable);
+    d.send("a1", Claim{id});
+    d.settle();
+    waits.push_back(d.engine.commit_retry_at() - d.now);
+    d.now = d.engine.commit_retry_at();
+  }
+  EXPECT_EQ(waits, (std::vector<std::int64_t>{10, 20, 40, 80, 160, 320, 640, 1000, 1000}));
+  const RequestId ok = d.send("a1", Claim{id});
+  d.settle();
+  EXPECT_TRUE(d.reply(ok).status.ok());
+  EXPECT_EQ(d.engine.commit_retry_at(), 0);  // a success resets it
 }
 
 TEST(EngineCommit, OutcomeUnknownAppliedIsResyncedAndPublished) {
@@ -291,6 +316,7 @@ TEST(EngineIdempotency, AFailedCommitForgetsTheKeySoTheRetryRuns) {
   const RequestId a = d.send("p", PostFact{f}, "k");
   d.settle();
   EXPECT_EQ(d.reply(a).status.code(), Code::kUnavailable);
+  d.now += 10;  // the commit backoff after a failure
   const RequestId b = d.send("p", PostFact{f}, "k");
   d.settle();
   ASSERT_TRUE(d.reply(b).status.ok());
