@@ -319,10 +319,10 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
   if (status.ok() && body.is_null()) body = Json::object();
 }
 
-void Engine::dispatch(Request& r, std::vector<Pending>& out) {
+void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed) {
   counters_.add(std::string("commands.") + std::string(command_name(r.command)));
   const bool keyed = !r.idempotency_key.empty() && is_mutation(r.command);
-  if (keyed) {
+  if (keyed && !resumed) {
     switch (dedup_.state(r.caller, r.idempotency_key)) {
       case DedupWindow::State::kDone: {
         counters_.add("dedup.replayed");
@@ -546,6 +546,7 @@ PollResult Engine::poll(std::int64_t now_ms) {
     // 1. Ingress: parked long-polls that may now find work go first (they
     // have waited longest), then queued requests, within the cycle budget.
     std::vector<Request> cycle;
+    std::size_t resumed = 0;  // the first `resumed` entries of `cycle` were parked
     if (wake_parked_) {
       while (!parked_.empty() && cycle.size() < config_.commands_per_cycle_max) {
         Parked p = std::move(parked_.front());
@@ -555,6 +556,7 @@ PollResult Engine::poll(std::int64_t now_ms) {
         }
         cycle.push_back(std::move(p.request));
       }
+      resumed = cycle.size();
       wake_parked_ = !parked_.empty();
     }
     while (!ingress_.empty() && cycle.size() < config_.commands_per_cycle_max) {
@@ -583,7 +585,7 @@ PollResult Engine::poll(std::int64_t now_ms) {
     }
 
     // 3. Dispatch.
-    for (Request& r : cycle) dispatch(r, pending);
+    for (std::size_t i = 0; i < cycle.size(); ++i) dispatch(cycle[i], pending, i < resumed);
 
     // 4. Group commit, or release at once when nothing changed.
     if (bb_.has_pending()) {

@@ -267,7 +267,9 @@ class Engine {
     std::int64_t deadline;
   };
 
-  void dispatch(Request& r, std::vector<Pending>& out);
+  // `resumed`: a parked long-poll run again; its idempotency key is already
+  // pending for this very request, so the dedup check is skipped.
+  void dispatch(Request& r, std::vector<Pending>& out, bool resumed = false);
   // Runs one command; fills status/body.
   void execute(const Request& r, Status& status, Json& body);
   Json claim_next(const Request& r, const ClaimNext& c, Status& status);

@@ -369,6 +369,25 @@ TEST(EngineLongPoll, ParksUntilACommitMakesWorkAvailable) {
   EXPECT_EQ(d.engine.parked(), 0u);
 }
 
+// A keyed long-poll that is woken runs again under its own key: it must be
+// answered (not parked behind itself), and a retry gets the same claims.
+TEST(EngineLongPoll, AKeyedLongPollIsAnsweredWhenWoken) {
+  Driver d;
+  ClaimNext cn;
+  cn.wait_ms = 10'000;
+  const RequestId w = d.send("a1", cn, "poll-1");
+  d.settle();
+  EXPECT_FALSE(d.replied(w));
+  const std::string id = d.make_intent();
+  ASSERT_TRUE(d.replied(w));
+  ASSERT_EQ(d.reply(w).body.find("claims")->size(), 1u);
+  const RequestId retry = d.send("a1", cn, "poll-1");
+  d.settle();
+  ASSERT_TRUE(d.replied(retry));
+  EXPECT_EQ(to_json(d.reply(retry).body), to_json(d.reply(w).body));
+  EXPECT_EQ(d.engine.blackboard().intent(id)->st.epoch, 1u);  // claimed once
+}
+
 TEST(EngineLongPoll, TimesOutWithAnEmptyList) {
   Driver d;
   ClaimNext cn;
