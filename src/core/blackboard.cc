@@ -51,6 +51,17 @@ std::string fact_kind_value(std::string_view id, std::int64_t recorded_at) {
   return v;
 }
 
+// A random id not yet a key of `map` (empty after kIdGenerationTries
+// collisions, which only a broken Rng produces).
+template <class Map>
+std::string fresh_id(const Map& map, Rng& rng) {
+  for (int i = 0; i < kIdGenerationTries; ++i) {
+    std::string id = rng.hex(kIntentIdBytes);
+    if (map.find(id) == map.end()) return id;
+  }
+  return {};
+}
+
 }  // namespace
 
 Blackboard::Blackboard(const Clock& clock, Rng& rng, CoreConfig config)
@@ -251,10 +262,7 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
                       "id_exists", Json(JsonObject{{"intent", Json(draft.id)}}));
     }
   } else {
-    for (int i = 0; i < kIdGenerationTries && draft.id.empty(); ++i) {
-      std::string id = rng_.hex(kIntentIdBytes);
-      if (intents_.find(id) == intents_.end()) draft.id = std::move(id);
-    }
+    draft.id = fresh_id(intents_, rng_);
     if (draft.id.empty()) return internal_error("could not generate a fresh intent id");
   }
 
@@ -555,10 +563,7 @@ Result<HintReply> Blackboard::create_hint(HintDraft draft) {
           Json(JsonObject{{"hint", Json(draft.id)}, {"seq", Json(existing->created_seq)}}));
     }
   } else {
-    for (int i = 0; i < kIdGenerationTries && draft.id.empty(); ++i) {
-      std::string id = rng_.hex(kIntentIdBytes);
-      if (hints_.find(id) == hints_.end()) draft.id = std::move(id);
-    }
+    draft.id = fresh_id(hints_, rng_);
     if (draft.id.empty()) return internal_error("could not generate a fresh hint id");
   }
   Hint h;

@@ -366,15 +366,20 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed) {
 
 // ---- releasing replies ----------------------------------------------------------------
 
+void Engine::answer_waiting(const Pending& p, const Status& status, const Json& body,
+                            std::vector<Effect>& effects) {
+  if (p.idempotency_key.empty()) return;
+  auto w = waiting_.find(dedup_key(p.caller, p.idempotency_key));
+  if (w == waiting_.end()) return;
+  for (RequestId dup : w->second) effects.push_back(ReplyEffect{dup, status, body});
+  waiting_.erase(w);
+}
+
 void Engine::release(std::vector<Pending>& replies, std::vector<Effect>& effects) {
   for (Pending& p : replies) {
     counters_.add(std::string("replies.") + std::string(p.status.reason()));
+    answer_waiting(p, p.status, p.body, effects);
     if (!p.idempotency_key.empty()) {
-      const std::string k = dedup_key(p.caller, p.idempotency_key);
-      if (auto w = waiting_.find(k); w != waiting_.end()) {
-        for (RequestId dup : w->second) effects.push_back(ReplyEffect{dup, p.status, p.body});
-        waiting_.erase(w);
-      }
       dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body});
     }
     effects.push_back(ReplyEffect{p.id, std::move(p.status), std::move(p.body)});
@@ -386,12 +391,8 @@ void Engine::fail_all(std::vector<Pending>& replies, const Status& why,
                       std::vector<Effect>& effects) {
   for (Pending& p : replies) {
     counters_.add(std::string("replies.") + std::string(why.reason()));
+    answer_waiting(p, why, Json(), effects);
     if (!p.idempotency_key.empty()) {
-      const std::string k = dedup_key(p.caller, p.idempotency_key);
-      if (auto w = waiting_.find(k); w != waiting_.end()) {
-        for (RequestId dup : w->second) effects.push_back(ReplyEffect{dup, why, Json()});
-        waiting_.erase(w);
-      }
       // Nothing (known to be) applied: a retry with the key runs again.
       dedup_.forget(p.caller, p.idempotency_key);
     }
@@ -471,12 +472,7 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     // would otherwise make a second intent).
     for (const Pending& p : inflight_->replies) {
       counters_.add(std::string("replies.") + std::string(why.reason()));
-      if (!p.idempotency_key.empty()) {
-        if (auto w = waiting_.find(dedup_key(p.caller, p.idempotency_key)); w != waiting_.end()) {
-          for (RequestId dup : w->second) carry_.push_back(ReplyEffect{dup, why, Json()});
-          waiting_.erase(w);
-        }
-      }
+      answer_waiting(p, why, Json(), carry_);
       carry_.push_back(ReplyEffect{p.id, why, Json()});
     }
     resync_needed_ = true;

@@ -275,6 +275,10 @@ class Engine {
   Json claim_next(const Request& r, const ClaimNext& c, Status& status);
   void after_events(const std::vector<Event>& events);
   void release(std::vector<Pending>& replies, std::vector<Effect>& effects);
+  // Answers the retries that joined `p`'s idempotency key while it was in
+  // flight with the same status and body.
+  void answer_waiting(const Pending& p, const Status& status, const Json& body,
+                      std::vector<Effect>& effects);
   void fail_all(std::vector<Pending>& replies, const Status& why, std::vector<Effect>& effects);
   bool work_may_have_appeared(const std::vector<Event>& events) const;
 
