@@ -184,7 +184,7 @@ class _Worker:
                 expires = time.monotonic() + task.lease_ttl_ms / 1000.0
             except (Conflict, NotFound) as e:
                 lost_reason = str(e)
-            except CairnError as e:
+            except Exception as e:  # transient (503s, connection): retry until the lease ends
                 if time.monotonic() >= expires:
                     lost_reason = f"no heartbeat succeeded before the lease ended ({e})"
                 else:

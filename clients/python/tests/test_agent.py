@@ -147,6 +147,30 @@ class AgentTest(ServerTestCase):
         self.assertEqual((it["state"], it["holder"]), ("concluded", "second"))
         self.assertEqual(self.c.get_fact(it["result"])["content"], "fresh")
 
+    def test_heartbeats_that_never_get_through_end_in_a_lost_lease(self) -> None:
+        # Every heartbeat is refused with 503 (the client's retries included): once the lease's
+        # TTL has passed without one, the agent gives the task up and sends no conclude.
+        kind = uniq("unheard")
+        [iid] = self.intents(kind, 1)
+        proxy = Proxy(self.server.port)
+        self.addCleanup(proxy.close)
+        proxy.inject("/heartbeat", 10_000, 503, "overloaded", retry_after=0)
+        observed: dict = {}
+
+        def handle(task: cairn.Task) -> dict:
+            observed["saw_cancel"] = task.cancelled.wait(HANDLER_WAIT_MAX_S)
+            return {"kind": "done", "content": "unheard"}
+
+        agent = Agent(Client(proxy.url), "unheard-1", handle, kinds=[kind], wait_ms=0,
+                      lease_ttl_ms=300)
+        agent.run(max_tasks=1)
+        self.assertTrue(observed["saw_cancel"])
+        self.assertEqual((agent.concluded, agent.lost), (0, 1))
+        self.assertGreaterEqual(len(proxy.requests("/heartbeat")), 2)
+        self.assertEqual(proxy.requests("/conclude"), [])
+        it = self.c.get_intent(iid)
+        self.assertNotEqual(it["state"], "concluded")
+
     def test_a_raising_handler_fails_the_intent(self) -> None:
         kind = uniq("broken")
         [retry, fatal] = [self.c.create_intent(kind, [self.f], spec=s, max_attempts=3)["id"]
@@ -189,6 +213,24 @@ class AgentTest(ServerTestCase):
         self.assertEqual(agent.concluded, 1)
         self.assertEqual(self.c.get_intent(iid)["state"], "concluded")
 
+
+    def test_claims_that_arrive_after_stop_are_released(self) -> None:
+        kind = uniq("late")
+        agent = Agent(Client(self.server.url), "late-1", lambda t: {"kind": "k", "content": 1},
+                      kinds=[kind], wait_ms=20_000)
+        agent.start()
+        # Wait until its long-poll is parked in the server, then stop, then make work appear:
+        # the parked poll claims it after stop(), and the agent must hand it back untouched.
+        deadline = time.monotonic() + HANDLER_WAIT_MAX_S
+        while "cairn_parked_long_polls 1" not in self.c.metrics():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        self.assertFalse(agent.stop(timeout=0))  # still in its long-poll
+        [iid] = self.intents(kind, 1)
+        self.assertTrue(agent.join(HANDLER_WAIT_MAX_S))
+        self.assertEqual((agent.released, agent.concluded), (1, 0))
+        it = self.c.get_intent(iid)
+        self.assertEqual((it["state"], it["holder"], it["epoch"]), ("open", None, 1))
 
 class AgentAuth(ServerTestCase):
     CONFIG = None  # set in setUpClass (token digests)
