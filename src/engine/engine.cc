@@ -141,6 +141,12 @@ Status Engine::load(store::Store& store) {
 
 namespace {
 
+// A reply a retry should get again. `unavailable` (backoff, a down agent, a
+// busy store) says "not now": the retry must run again, so it is not kept.
+bool final_reply(const Status& s) {
+  return s.code() != Code::kUnavailable && s.code() != Code::kOutcomeUnknown;
+}
+
 std::string idempotency_record_value(const std::string& caller, const std::string& key,
                                      const Status& status, const Json& body) {
   return to_json(Json(JsonObject{{"caller", Json(caller)},
@@ -197,7 +203,7 @@ bool Engine::record_replies(std::vector<Pending>& replies, store::Batch& batch,
                             Inflight& inflight) {
   bool added = false;
   for (Pending& p : replies) {
-    if (p.idempotency_key.empty()) continue;
+    if (p.idempotency_key.empty() || !final_reply(p.status)) continue;
     p.record = next_record_++;
     inflight.last_record = p.record;
     batch.mutations.push_back(
@@ -466,7 +472,11 @@ void Engine::release(std::vector<Pending>& replies, std::vector<Effect>& effects
     counters_.add(std::string("replies.") + std::string(p.status.reason()));
     answer_waiting(p, p.status, p.body, effects);
     if (!p.idempotency_key.empty()) {
-      dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body}, p.record);
+      if (final_reply(p.status)) {
+        dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body}, p.record);
+      } else {
+        dedup_.forget(p.caller, p.idempotency_key);  // "not now": a retry runs again
+      }
     }
     effects.push_back(ReplyEffect{p.id, std::move(p.status), std::move(p.body)});
   }
@@ -604,7 +614,7 @@ Status Engine::resync(store::Store& store) {
   }
   for (Pending& p : inflight_->replies) {
     if (p.idempotency_key.empty()) continue;
-    if (applied) {
+    if (applied && final_reply(p.status)) {
       // A retry with the key now gets the reply the command really had.
       dedup_.finish(p.caller, p.idempotency_key,
                     StoredReply{std::move(p.status), std::move(p.body)}, p.record);

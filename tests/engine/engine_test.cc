@@ -563,13 +563,18 @@ TEST(EngineGates, RepeatedFailuresBackTheAgentOff) {
   const auto epoch = static_cast<std::uint64_t>(*d.reply(c).body.find("epoch")->int_if());
   d.send("a1", Fail{a, epoch, "broke", true});
   d.settle();
-  const RequestId blocked = d.send("a1", Claim{b});
+  const std::size_t records = idempotency_records(d.store);
+  const RequestId blocked = d.send("a1", Claim{b}, "claim-b");
   d.settle();
   EXPECT_EQ(d.reply(blocked).status.reason(), "agent_backoff");
+  // "Not now" is not a final reply: it is not recorded, and the retry with
+  // the same key runs once the backoff is over.
+  EXPECT_EQ(idempotency_records(d.store), records);
   d.now += AgentBackoff::kDefaultBaseMs;
-  const RequestId ok = d.send("a1", Claim{b});
+  const RequestId ok = d.send("a1", Claim{b}, "claim-b");
   d.settle();
   EXPECT_TRUE(d.reply(ok).status.ok()) << d.reply(ok).status.to_string();
+  EXPECT_EQ(idempotency_records(d.store), records + 1);
 }
 
 TEST(EngineGates, AnAgentIsDownAfterRepeatedExpiriesAndUpAfterSuccess) {
