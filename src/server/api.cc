@@ -74,6 +74,9 @@ Result<Query> parse_query(std::string_view q) {
                         true)) {
       return invalid("malformed query string", "invalid_query");
     }
+    if (!is_valid_utf8(k) || !is_valid_utf8(v)) {
+      return invalid("query parameters must be UTF-8 once percent-decoded", "invalid_query");
+    }
     out.params.emplace_back(std::move(k), std::move(v));
   }
   return out;
@@ -108,8 +111,7 @@ HttpResponse json_response(int status, const Json& body) {
 }
 
 Status method_not_allowed(std::string_view method, std::string_view path) {
-  return invalid(std::string(method) + " is not allowed on " + std::string(path),
-                 "method_not_allowed");
+  return invalid(printable(method) + " is not allowed on " + printable(path), "method_not_allowed");
 }
 
 // Reads an optional string member without touching `out` when absent.
@@ -254,6 +256,10 @@ Planned Api::plan(const HttpRequest& req) {
         out.route = "invalid";
         return fail(invalid("malformed percent-encoding in the path", "invalid_target"));
       }
+      if (!is_valid_utf8(s)) {
+        out.route = "invalid";
+        return fail(invalid("path segments must be UTF-8 once percent-decoded", "invalid_target"));
+      }
       seg.push_back(std::move(s));
       if (slash == std::string_view::npos) break;
       rest.remove_prefix(slash + 1);
@@ -290,7 +296,7 @@ Planned Api::plan(const HttpRequest& req) {
   }
   if (n < 2 || seg[0] != "v1") {
     out.route = "unknown";
-    return fail(not_found("no route for " + std::string(path), "no_route"));
+    return fail(not_found("no route for " + printable(path), "no_route"));
   }
 
   const bool get = m == "GET";
@@ -377,7 +383,7 @@ Planned Api::plan(const HttpRequest& req) {
                                                   "fail",  "release",   "cancel"};
     if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
       out.route = "unknown";
-      return fail(not_found("no route for " + std::string(path), "no_route"));
+      return fail(not_found("no route for " + printable(path), "no_route"));
     }
     if (!post) return fail(method_not_allowed(m, path));
     auto ctx = write_ctx(verb == "cancel");
@@ -544,7 +550,7 @@ Planned Api::plan(const HttpRequest& req) {
     return out;
   }
   out.route = "unknown";
-  return fail(not_found("no route for " + std::string(path), "no_route"));
+  return fail(not_found("no route for " + printable(path), "no_route"));
 }
 
 HttpResponse Api::finish(const EngineCall& call, const Status& status, const Json& body) const {

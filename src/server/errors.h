@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "model/status.h"
@@ -38,5 +39,8 @@ HttpResponse error_response(const Status& s);
 // Statuses the shell itself raises.
 Status unauthenticated(std::string message);
 Status rate_limited(std::string message, std::int64_t retry_after_ms);
+// Request text echoed in an error message, with bytes that are not UTF-8
+// replaced by U+FFFD: a JSON reply carries only UTF-8 (the writer asserts it).
+std::string printable(std::string_view s);
 
 }  // namespace cairn::server
