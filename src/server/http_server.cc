@@ -159,6 +159,7 @@ struct Server::Impl {
     res.set(http::field::server, "cairnd");
     res.set(http::field::content_type, r.content_type);
     if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    if (!r.allow.empty()) res.set(http::field::allow, r.allow);
     res.keep_alive(keep);
     res.body() = r.body;
     res.prepare_payload();
@@ -338,6 +339,7 @@ struct Server::Impl {
         hr.method = std::string(req.method_string());
         hr.target = std::string(req.target());
         hr.body = std::move(req.body());
+        hr.content_type = std::string(req[http::field::content_type]);
         hr.authorization = std::string(req[http::field::authorization]);
         hr.idempotency_key = std::string(req["Idempotency-Key"]);
         hr.last_event_id = std::string(req["Last-Event-ID"]);
