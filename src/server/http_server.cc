@@ -343,8 +343,8 @@ struct Server::Impl {
   }
 
   // Before closing a connection on an error reply: stop sending, then read
-  // and drop what the client is still sending (up to body_bytes_max, for at
-  // most idle_timeout_ms), so the close does not reset the connection and
+  // and drop what the client is still sending (up to linger_bytes_max, for
+  // at most idle_timeout_ms), so the close does not reset the connection and
   // destroy the reply before the client reads it.
   awaitable<void> linger(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
     beast::error_code ec;
@@ -353,7 +353,7 @@ struct Server::Impl {
     stream.expires_after(std::chrono::milliseconds(config.limits.idle_timeout_ms));
     std::size_t dropped = 0;
     char sink[16 << 10];
-    while (!ec && dropped < config.limits.body_bytes_max) {
+    while (!ec && dropped < config.limits.linger_bytes_max) {
       const std::size_t n = co_await stream.async_read_some(
           asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
       dropped += n;
