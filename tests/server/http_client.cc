@@ -157,6 +157,13 @@ bool HttpConn::send(const std::string& bytes) {
   return fd_ >= 0 && send_all(fd_, bytes);
 }
 
+bool HttpConn::readable(int timeout_ms) {
+  if (fd_ < 0) return false;
+  if (!buf_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
 bool HttpConn::peer_closed(int timeout_ms) {
   if (fd_ < 0) return true;
   if (!buf_.empty()) return false;

@@ -43,6 +43,8 @@ class HttpConn {
   // True when the server closed the connection (EOF or reset) with nothing
   // more to read within timeout_ms; false when bytes arrived or it stayed open.
   bool peer_closed(int timeout_ms);
+  // True when bytes (or EOF) are ready to read within timeout_ms.
+  bool readable(int timeout_ms);
 
  private:
   HttpResult read_response();
