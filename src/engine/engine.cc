@@ -8,6 +8,7 @@
 #include "core/keys.h"
 #include "model/json_fields.h"
 #include "model/json_parse.h"
+#include "model/names.h"
 #include "model/sha256.h"
 
 namespace cairn::engine {
@@ -260,6 +261,32 @@ Json Engine::claim_next(const Request& r, const ClaimNext& c, Status& status) {
   return Json(JsonObject{{"claims", Json(std::move(claims))}});
 }
 
+// The filter and lease of a ClaimNext are checked before looking for work,
+// so a request that finds nothing (or parks) is refused the same way as one
+// that finds an intent. The filter is bounded: it is matched against every
+// open intent scanned.
+Status Engine::check_claim_next(const ClaimNext& c) const {
+  const ModelLimits& limits = config_.core.limits;
+  const std::size_t items_max = config_.claim_filter_items_max;
+  for (const auto* list : {&c.filter.kinds, &c.filter.lanes}) {
+    const std::string_view field = list == &c.filter.kinds ? "kinds" : "lanes";
+    if (list->size() > items_max) {
+      return too_large(
+          std::string(field) + " names more than " + std::to_string(items_max) + " values",
+          "too_large", Json(JsonObject{{"field", Json(field)}}));
+    }
+    for (const std::string& v : *list) {
+      CAIRN_RETURN_IF_ERROR(list == &c.filter.kinds ? check_kind(field, v, limits)
+                                                    : check_name(field, v, limits));
+    }
+  }
+  if (c.ttl_ms != 0 && (c.ttl_ms < limits.lease_ttl_ms_min || c.ttl_ms > limits.lease_ttl_ms_max)) {
+    return field_error("lease_ttl_ms", "must be within " + std::to_string(limits.lease_ttl_ms_min) +
+                                           ".." + std::to_string(limits.lease_ttl_ms_max));
+  }
+  return Status();
+}
+
 void Engine::execute(const Request& r, Status& status, Json& body) {
   const std::int64_t now_ms = clock_.wall_ms();
   auto claim_gates = [&]() -> Status {
@@ -328,6 +355,8 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
             field_error("wait_ms", "must be within 0.." + std::to_string(config_.long_poll_ms_max));
         break;
       }
+      status = check_claim_next(c);
+      if (!status.ok()) break;
       status = claim_gates();
       if (!status.ok()) break;
       body = claim_next(r, c, status);

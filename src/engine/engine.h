@@ -175,6 +175,7 @@ struct EngineConfig {
   std::size_t ingress_max = 10'000;            // queued requests; past it: overloaded
   std::size_t commands_per_cycle_max = 1'024;  // requests dispatched per cycle
   std::size_t claim_next_max = 256;            // claims one ClaimNext may return
+  std::size_t claim_filter_items_max = 64;     // kinds, and lanes, one ClaimNext may name
   std::int64_t long_poll_ms_max = 30'000;
   std::size_t parked_max = 10'000;  // long-polling requests waiting for work
   std::size_t leases_per_agent_max = AgentGate::kDefaultLeasesPerAgentMax;
@@ -280,6 +281,7 @@ class Engine {
   // Runs one command; fills status/body.
   void execute(const Request& r, Status& status, Json& body);
   Json claim_next(const Request& r, const ClaimNext& c, Status& status);
+  Status check_claim_next(const ClaimNext& c) const;
   void after_events(const std::vector<Event>& events);
   void release(std::vector<Pending>& replies, std::vector<Effect>& effects);
   // Answers the retries that joined `p`'s idempotency key while it was in

@@ -74,6 +74,9 @@ Result<Query> parse_query(std::string_view q) {
                         true)) {
       return invalid("malformed query string", "invalid_query");
     }
+    if (!is_valid_utf8(k) || !is_valid_utf8(v)) {
+      return invalid("query parameters must be UTF-8 once percent-decoded", "invalid_query");
+    }
     out.params.emplace_back(std::move(k), std::move(v));
   }
   return out;
@@ -107,9 +110,59 @@ HttpResponse json_response(int status, const Json& body) {
   return r;
 }
 
-Status method_not_allowed(std::string_view method, std::string_view path) {
-  return invalid(std::string(method) + " is not allowed on " + std::string(path),
-                 "method_not_allowed");
+// Refuses parameters a route does not take (a typo such as ?kinds= would
+// otherwise silently widen a list) and parameters given twice.
+Status check_query_names(const Query& q, std::initializer_list<std::string_view> allowed) {
+  for (std::size_t i = 0; i < q.params.size(); ++i) {
+    const std::string& k = q.params[i].first;
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      return invalid("unknown query parameter " + k, "invalid_query",
+                     Json(JsonObject{{"field", Json(k)}}));
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (q.params[j].first == k) {
+        return invalid("query parameter " + k + " is given twice", "invalid_query",
+                       Json(JsonObject{{"field", Json(k)}}));
+      }
+    }
+  }
+  return Status();
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "application/json", optionally with parameters; a charset, if given, must be UTF-8.
+bool is_json_media_type(std::string_view header) {
+  const std::string v = ascii_lower(header);
+  std::string_view rest = v;
+  const auto semi = rest.find(';');
+  if (trim(rest.substr(0, semi)) != "application/json") return false;
+  while (semi != std::string_view::npos && !rest.empty()) {
+    const auto next = rest.find(';');
+    if (next == std::string_view::npos) break;
+    rest.remove_prefix(next + 1);
+    const std::string_view param = trim(rest.substr(0, rest.find(';')));
+    const auto eq = param.find('=');
+    if (trim(param.substr(0, eq)) != "charset") continue;
+    std::string_view value = eq == std::string_view::npos ? "" : trim(param.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (value != "utf-8" && value != "utf8") return false;
+  }
+  return true;
 }
 
 // Reads an optional string member without touching `out` when absent.
@@ -176,6 +229,15 @@ Status Api::rate_check(const std::string& caller) {
 
 Result<Json> Api::parse_body(const HttpRequest& req, bool allow_empty) {
   if (req.body.empty() && allow_empty) return Json::object();
+  // A JSON body must say so. Besides catching client mistakes, this keeps
+  // browsers from sending "simple" cross-origin POSTs (text/plain, forms)
+  // to a loopback cairnd without a CORS preflight, which cairnd never grants.
+  if (!req.body.empty() && !is_json_media_type(req.content_type)) {
+    const std::string got = printable(req.content_type);
+    return invalid(
+        "the request body must be Content-Type: application/json (UTF-8), not '" + got + "'",
+        "unsupported_media_type", Json(JsonObject{{"content_type", Json(got)}}));
+  }
   CAIRN_ASSIGN_OR_RETURN(Json v, parse_json(req.body, config_.limits.json));
   CAIRN_RETURN_IF_ERROR(expect_object(v, "request body"));
   return v;
@@ -244,7 +306,7 @@ Planned Api::plan(const HttpRequest& req) {
     std::string_view rest = path;
     if (rest.empty() || rest.front() != '/') {
       out.route = "invalid";
-      return fail(invalid("the request target must start with /", "invalid_target"));
+      return fail(invalid("the request target must be a path starting with /", "invalid_target"));
     }
     rest.remove_prefix(1);
     while (true) {
@@ -253,6 +315,10 @@ Planned Api::plan(const HttpRequest& req) {
       if (!percent_decode(rest.substr(0, slash), s, false)) {
         out.route = "invalid";
         return fail(invalid("malformed percent-encoding in the path", "invalid_target"));
+      }
+      if (!is_valid_utf8(s)) {
+        out.route = "invalid";
+        return fail(invalid("path segments must be UTF-8 once percent-decoded", "invalid_target"));
       }
       seg.push_back(std::move(s));
       if (slash == std::string_view::npos) break;
@@ -271,17 +337,28 @@ Planned Api::plan(const HttpRequest& req) {
     return true;
   };
 
+  // The route's query parameters: known names only, each at most once.
+  auto query_names = [&](std::initializer_list<std::string_view> allowed) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(Query q, parse_query(query));
+    return check_query_names(q, allowed);
+  };
+  // Reads: the read scope, then the query.
+  auto read_guard = [&](std::initializer_list<std::string_view> allowed) -> Status {
+    CAIRN_RETURN_IF_ERROR(authorize(req, Scope::kRead).status());
+    return query_names(allowed);
+  };
+
   if (is({"healthz"})) {
     out.route = "GET /healthz";
-    if (m != "GET") return fail(method_not_allowed(m, path));
+    if (m != "GET") return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = query_names({}); !s.ok()) return fail(std::move(s));
     out.action = json_response(200, Json(JsonObject{{"status", Json("ok")}}));
     return out;
   }
   if (is({"metrics"})) {
     out.route = "GET /metrics";
-    if (m != "GET") return fail(method_not_allowed(m, path));
-    auto p = authorize(req, Scope::kRead);
-    if (!p.ok()) return fail(p.take_status());
+    if (m != "GET") return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     HttpResponse r;
     r.body = metrics_.render();
     r.content_type = "text/plain; version=0.0.4";
@@ -290,23 +367,22 @@ Planned Api::plan(const HttpRequest& req) {
   }
   if (n < 2 || seg[0] != "v1") {
     out.route = "unknown";
-    return fail(not_found("no route for " + std::string(path), "no_route"));
+    return fail(not_found("no route for " + printable(path), "no_route"));
   }
 
   const bool get = m == "GET";
   const bool post = m == "POST";
   const std::string& res = seg[1];
 
-  // Reads that need only the read scope.
-  auto read_guard = [&]() -> Status { return authorize(req, Scope::kRead).status(); };
-
   // Mutations: agent scope, a JSON body, the rate limit.
   struct Ctx {
     Principal p;
     Json body;
   };
-  auto write_ctx = [&](bool allow_empty) -> Result<Ctx> {
+  auto write_ctx = [&](bool allow_empty,
+                       std::initializer_list<std::string_view> query_allowed = {}) -> Result<Ctx> {
     CAIRN_ASSIGN_OR_RETURN(Principal p, authorize(req, Scope::kAgent));
+    CAIRN_RETURN_IF_ERROR(query_names(query_allowed));
     CAIRN_ASSIGN_OR_RETURN(Json body, parse_body(req, allow_empty));
     return Ctx{std::move(p), std::move(body)};
   };
@@ -325,11 +401,11 @@ Planned Api::plan(const HttpRequest& req) {
   if (res == "facts" && n == 2) {
     out.route = get ? "GET /v1/facts" : "POST /v1/facts";
     if (get) {
-      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      if (Status s = read_guard({"kind", "after", "limit"}); !s.ok()) return fail(std::move(s));
       out.action = list_facts(query);
       return out;
     }
-    if (!post) return fail(method_not_allowed(m, path));
+    if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
     auto ctx = write_ctx(false);
     if (!ctx.ok()) return fail(ctx.take_status());
     auto creator = creator_of(ctx->p, ctx->body);
@@ -340,8 +416,8 @@ Planned Api::plan(const HttpRequest& req) {
   }
   if (res == "facts" && n == 3) {
     out.route = "GET /v1/facts/{id}";
-    if (!get) return fail(method_not_allowed(m, path));
-    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     out.action = get_fact(seg[2]);
     return out;
   }
@@ -350,11 +426,13 @@ Planned Api::plan(const HttpRequest& req) {
   if (res == "intents" && n == 2) {
     out.route = get ? "GET /v1/intents" : "POST /v1/intents";
     if (get) {
-      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      if (Status s = read_guard({"state", "kind", "lane", "after", "limit"}); !s.ok()) {
+        return fail(std::move(s));
+      }
       out.action = list_intents(query);
       return out;
     }
-    if (!post) return fail(method_not_allowed(m, path));
+    if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
     auto ctx = write_ctx(false);
     if (!ctx.ok()) return fail(ctx.take_status());
     auto creator = creator_of(ctx->p, ctx->body);
@@ -365,8 +443,8 @@ Planned Api::plan(const HttpRequest& req) {
   }
   if (res == "intents" && n == 3) {
     out.route = "GET /v1/intents/{id}";
-    if (!get) return fail(method_not_allowed(m, path));
-    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     return engine_call(engine::GetIntent{seg[2]}, "reader", false);
   }
   if (res == "intents" && n == 4) {
@@ -377,9 +455,9 @@ Planned Api::plan(const HttpRequest& req) {
                                                   "fail",  "release",   "cancel"};
     if (std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs)) {
       out.route = "unknown";
-      return fail(not_found("no route for " + std::string(path), "no_route"));
+      return fail(not_found("no route for " + printable(path), "no_route"));
     }
-    if (!post) return fail(method_not_allowed(m, path));
+    if (!post) return fail(method_not_allowed(m, path, {"POST"}));
     auto ctx = write_ctx(verb == "cancel");
     if (!ctx.ok()) return fail(ctx.take_status());
     const Json& b = ctx->body;
@@ -440,7 +518,7 @@ Planned Api::plan(const HttpRequest& req) {
   }
   if (res == "claims" && n == 2) {
     out.route = "POST /v1/claims";
-    if (!post) return fail(method_not_allowed(m, path));
+    if (!post) return fail(method_not_allowed(m, path, {"POST"}));
     auto ctx = write_ctx(false);
     if (!ctx.ok()) return fail(ctx.take_status());
     const Json& b = ctx->body;
@@ -467,11 +545,11 @@ Planned Api::plan(const HttpRequest& req) {
   if (res == "hints" && n == 2) {
     out.route = get ? "GET /v1/hints" : "POST /v1/hints";
     if (get) {
-      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      if (Status s = read_guard({"live", "after", "limit"}); !s.ok()) return fail(std::move(s));
       out.action = list_hints(query);
       return out;
     }
-    if (!post) return fail(method_not_allowed(m, path));
+    if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
     auto ctx = write_ctx(false);
     if (!ctx.ok()) return fail(ctx.take_status());
     auto creator = creator_of(ctx->p, ctx->body);
@@ -483,15 +561,15 @@ Planned Api::plan(const HttpRequest& req) {
   if (res == "hints" && n == 3) {
     out.route = get ? "GET /v1/hints/{id}" : "DELETE /v1/hints/{id}";
     if (get) {
-      if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+      if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
       return engine_call(engine::GetHint{seg[2]}, "reader", false);
     }
-    if (m != "DELETE") return fail(method_not_allowed(m, path));
-    auto ctx = write_ctx(true);
+    if (m != "DELETE") return fail(method_not_allowed(m, path, {"GET", "DELETE"}));
+    auto ctx = write_ctx(true, {"creator"});
     if (!ctx.ok()) return fail(ctx.take_status());
     Json who = ctx->body;
     if (Status s = reject_unknown_fields(who, {"creator"}); !s.ok()) return fail(std::move(s));
-    if (auto q = parse_query(query); q.ok()) {
+    if (auto q = parse_query(query); q.ok()) {  // parsed and checked by write_ctx
       if (const std::string* c = q->get("creator");
           c != nullptr && who.find("creator") == nullptr) {
         who.set("creator", Json(*c));
@@ -506,21 +584,21 @@ Planned Api::plan(const HttpRequest& req) {
   // ---- state, events, watch ----
   if (res == "state" && n == 2) {
     out.route = "GET /v1/state";
-    if (!get) return fail(method_not_allowed(m, path));
-    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     return engine_call(engine::GetState{}, "reader", false);
   }
   if (res == "events" && n == 2) {
     out.route = "GET /v1/events";
-    if (!get) return fail(method_not_allowed(m, path));
-    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({"after", "limit"}); !s.ok()) return fail(std::move(s));
     out.action = list_events(query);
     return out;
   }
   if (res == "watch" && n == 2) {
     out.route = "GET /v1/watch";
-    if (!get) return fail(method_not_allowed(m, path));
-    if (Status s = read_guard(); !s.ok()) return fail(std::move(s));
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({"after"}); !s.ok()) return fail(std::move(s));
     auto q = parse_query(query);
     if (!q.ok()) return fail(q.take_status());
     WatchCall w;
@@ -544,7 +622,7 @@ Planned Api::plan(const HttpRequest& req) {
     return out;
   }
   out.route = "unknown";
-  return fail(not_found("no route for " + std::string(path), "no_route"));
+  return fail(not_found("no route for " + printable(path), "no_route"));
 }
 
 HttpResponse Api::finish(const EngineCall& call, const Status& status, const Json& body) const {
@@ -576,7 +654,8 @@ HttpResponse Api::list_facts(const std::string& query) {
   const std::string* kind = q->get("kind");
   if (kind != nullptr && !kind->empty()) {
     if (kind->find('|') != std::string::npos) {
-      return error_response(field_error("kind", "may not contain '|'"));
+      return error_response(invalid("query parameter kind may not contain '|'", "invalid_query",
+                                    Json(JsonObject{{"field", Json("kind")}})));
     }
     prefix = keys::fact_by_kind_prefix(*kind);
   } else {
@@ -672,6 +751,11 @@ HttpResponse Api::list_hints(const std::string& query) {
   auto limit = query_limit(*q, config_.limits);
   if (!limit.ok()) return error_response(limit.status());
   const std::string* live = q->get("live");
+  if (live != nullptr && !live->empty() && *live != "true" && *live != "false" && *live != "1" &&
+      *live != "0") {
+    return error_response(invalid("query parameter live must be true or false", "invalid_query",
+                                  Json(JsonObject{{"field", Json("live")}})));
+  }
   const bool live_only = live != nullptr && (*live == "true" || *live == "1");
   const std::string* after = q->get("after");
   const std::string prefix(keys::kHint);

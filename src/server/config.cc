@@ -90,6 +90,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
       read_scalar(l, "connections_max", x.connections_max);
       read_scalar(l, "idle_timeout_ms", x.idle_timeout_ms);
       read_scalar(l, "write_timeout_ms", x.write_timeout_ms);
+      read_scalar(l, "linger_bytes_max", x.linger_bytes_max);
       read_scalar(l, "ingress_depth_max", x.ingress_depth_max);
       read_scalar(l, "caller_rate_per_s", x.caller_rate_per_s);
       read_scalar(l, "caller_burst", x.caller_burst);

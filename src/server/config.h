@@ -35,6 +35,10 @@ struct ServerLimits {
   // A connection idle (or reading one request) longer than this is closed.
   std::int64_t idle_timeout_ms = 60'000;
   std::int64_t write_timeout_ms = 30'000;
+  // After an error reply that closes the connection, what the client is still
+  // sending is read and dropped (at most this much, within idle_timeout_ms)
+  // so the close does not reset the connection before the reply is read.
+  std::size_t linger_bytes_max = 8u << 20;
   // Requests queued for the engine thread; past it: 503 overloaded.
   std::size_t ingress_depth_max = 10'000;
   // Per-caller token bucket (requests/s and burst); 0 disables it.

@@ -15,6 +15,8 @@ HttpMapping http_mapping(const Status& s) {
   const std::string_view reason = s.reason();
   if (reason == "unauthenticated") return {401, 0};
   if (reason == "method_not_allowed") return {405, 0};
+  if (reason == "request_timeout") return {408, 0};
+  if (reason == "unsupported_media_type") return {415, 0};
   if (reason == "rate_limited") {
     std::int64_t retry_s = 1;
     if (const Json* d = s.details().find("retry_after_ms"); d != nullptr && d->int_if()) {
@@ -56,6 +58,14 @@ HttpResponse error_response(const Status& s) {
   HttpResponse r;
   r.status = m.status;
   r.retry_after_s = m.retry_after_s;
+  if (m.status == 405) {
+    if (const Json* a = s.details().find("allow"); a != nullptr && a->is_array()) {
+      for (const Json& method : a->as_array()) {
+        if (!r.allow.empty()) r.allow += ", ";
+        r.allow += method.string_if() != nullptr ? *method.string_if() : std::string();
+      }
+    }
+  }
   r.body = to_json(Json(JsonObject{{"error", Json(std::move(err))}}));
   return r;
 }
@@ -67,6 +77,40 @@ Status unauthenticated(std::string message) {
 Status rate_limited(std::string message, std::int64_t retry_after_ms) {
   return unavailable(std::move(message), "rate_limited",
                      Json(JsonObject{{"retry_after_ms", Json(retry_after_ms)}}));
+}
+
+// Request text echoed in an error message: bytes that are not UTF-8 become
+// U+FFFD (a JSON reply can only carry UTF-8; the writer asserts it).
+std::string printable(std::string_view s) {
+  if (is_valid_utf8(s)) return std::string(s);
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t len = 1;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0xf0) {
+      len = 4;
+    } else if (c >= 0xe0) {
+      len = 3;
+    } else if (c >= 0xc0) {
+      len = 2;
+    }
+    if (i + len <= s.size() && is_valid_utf8(s.substr(i, len))) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+Status method_not_allowed(std::string_view method, std::string_view path,
+                          std::initializer_list<std::string_view> allow) {
+  JsonArray methods;
+  for (std::string_view m : allow) methods.emplace_back(m);
+  return invalid(printable(method) + " is not allowed on " + printable(path), "method_not_allowed",
+                 Json(JsonObject{{"allow", Json(std::move(methods))}}));
 }
 
 }  // namespace cairn::server

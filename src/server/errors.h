@@ -5,6 +5,9 @@
 //   invalid                                         400
 //   invalid / unknown_reference, not_grounded       422
 //   invalid / invalid_json, duplicate_key, ...      400
+//   invalid / method_not_allowed                    405 + Allow (details.allow)
+//   invalid / request_timeout                       408
+//   invalid / unsupported_media_type                415
 //   unauthenticated (reason)                        401
 //   forbidden                                       403
 //   not_found                                       404
@@ -18,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
 #include <string_view>
 
 #include "model/status.h"
@@ -38,5 +43,11 @@ HttpResponse error_response(const Status& s);
 // Statuses the shell itself raises.
 Status unauthenticated(std::string message);
 Status rate_limited(std::string message, std::int64_t retry_after_ms);
+// Request text echoed in an error message, with bytes that are not UTF-8
+// replaced by U+FFFD: a JSON reply carries only UTF-8 (the writer asserts it).
+std::string printable(std::string_view s);
+// 405; `allow` lists the route's methods ("GET", "POST", ...).
+Status method_not_allowed(std::string_view method, std::string_view path,
+                          std::initializer_list<std::string_view> allow);
 
 }  // namespace cairn::server

@@ -50,11 +50,9 @@ constexpr std::chrono::milliseconds kEngineReplyMax{30'000 + 60'000};
 // Pause after a failed accept (e.g. out of file descriptors).
 constexpr std::chrono::milliseconds kAcceptRetry{50};
 constexpr std::chrono::milliseconds kDrainPoll{20};
-// Lingering close after refusing a request whose body may still be arriving (RFC 9112 §9.6):
-// read and discard at most this long / this much before closing, so the close does not reset
-// the connection and destroy the error reply in the client's receive buffer.
-constexpr std::chrono::milliseconds kLingerMax{2'000};
-constexpr std::size_t kLingerBytesMax = 16u << 20;
+// A connection refused for want of room lingers (see Server::Impl::linger)
+// at most this long: it is not counted against connections_max.
+constexpr std::chrono::milliseconds kRefusedLingerMax{2'000};
 
 // A request waiting for its engine reply. The engine thread posts the reply
 // to the io thread, which fills it and cancels the timer the coroutine waits
@@ -78,6 +76,38 @@ struct Watcher {
   std::deque<std::pair<std::uint64_t, std::shared_ptr<const std::string>>> frames;
   bool overflow = false;
   bool closed = false;
+};
+
+// The time limit on reading one request (idle_timeout_ms). Unlike the
+// stream's own timeout, which closes the socket, it cancels the pending read,
+// so the server can still answer 408. `gen` tells a stale expiry (queued
+// before a re-arm or disarm) from the current one.
+struct ReadDeadline {
+  ReadDeadline(asio::io_context& io, tcp::socket& s) : timer(io), socket(&s) {}
+  asio::steady_timer timer;
+  tcp::socket* socket;
+  std::uint64_t gen = 0;
+  bool armed = false;
+  bool fired = false;
+
+  static void arm(const std::shared_ptr<ReadDeadline>& d, std::chrono::milliseconds after) {
+    d->armed = true;
+    d->fired = false;
+    const std::uint64_t g = ++d->gen;
+    d->timer.expires_after(after);
+    d->timer.async_wait([d, g](const beast::error_code& ec) {
+      if (ec || !d->armed || d->gen != g) return;
+      d->armed = false;
+      d->fired = true;
+      beast::error_code ignored;
+      d->socket->cancel(ignored);
+    });
+  }
+  void disarm() {
+    armed = false;
+    ++gen;
+    timer.cancel();
+  }
 };
 
 std::string sse_frame(const Event& e) {
@@ -165,6 +195,7 @@ struct Server::Impl {
     res.set(http::field::server, "cairnd");
     res.set(http::field::content_type, r.content_type);
     if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+    if (!r.allow.empty()) res.set(http::field::allow, r.allow);
     res.keep_alive(keep);
     res.body() = r.body;
     res.prepare_payload();
@@ -297,6 +328,45 @@ struct Server::Impl {
     }
   }
 
+  // Header checks Beast leaves to the server (RFC 9112): an HTTP/1.1 request
+  // has exactly one Host; a Transfer-Encoding must end in chunked, otherwise
+  // the body's end is unknown and the bytes after the headers could be taken
+  // for another request.
+  static Status framing_problem(const http::request_parser<http::string_body>& parser) {
+    const auto& h = parser.get();
+    const std::size_t hosts = h.count(http::field::host);
+    if (hosts > 1 || (hosts == 0 && h.version() >= 11)) {
+      return invalid("an HTTP/1.1 request needs exactly one Host header", "bad_request",
+                     Json(JsonObject{{"field", Json("Host")}}));
+    }
+    if (h.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      return invalid("a request's Transfer-Encoding must end in chunked", "bad_request",
+                     Json(JsonObject{{"field", Json("Transfer-Encoding")}}));
+    }
+    return Status();
+  }
+
+  // Before closing a connection on an error reply (RFC 9112 §9.6): stop
+  // sending, then read and drop what the client is still sending (up to
+  // linger_bytes_max, for at most `within`, default idle_timeout_ms), so the
+  // close does not reset the connection and destroy the reply before the
+  // client reads it.
+  awaitable<void> linger(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                         std::chrono::milliseconds within = std::chrono::milliseconds(0)) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    buffer.clear();
+    if (within.count() <= 0) within = std::chrono::milliseconds(config.limits.idle_timeout_ms);
+    stream.expires_after(within);
+    std::size_t dropped = 0;
+    char sink[16 << 10];
+    while (!ec && dropped < config.limits.linger_bytes_max) {
+      const std::size_t n = co_await stream.async_read_some(
+          asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
+      dropped += n;
+    }
+  }
+
   // ---- one connection ----
   awaitable<void> session(tcp::socket socket) {
     ++metrics.connections;
@@ -305,16 +375,33 @@ struct Server::Impl {
       ~Count() { --m.connections; }
     } count{metrics};
     beast::tcp_stream stream(std::move(socket));
+    auto deadline = std::make_shared<ReadDeadline>(ioc, stream.socket());
+    struct Disarm {
+      ReadDeadline& d;
+      ~Disarm() { d.disarm(); }
+    } disarm{*deadline};
     try {
       beast::flat_buffer buffer;
       for (;;) {
         http::request_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config.limits.header_bytes_max));
         parser.body_limit(config.limits.body_bytes_max);
-        stream.expires_after(std::chrono::milliseconds(config.limits.idle_timeout_ms));
+        // One deadline for the whole request (head and body): trickling bytes
+        // does not extend it.
+        stream.expires_never();
+        ReadDeadline::arm(deadline, std::chrono::milliseconds(config.limits.idle_timeout_ms));
         beast::error_code ec;
         co_await http::async_read_header(stream, buffer, parser,
                                          asio::redirect_error(kUseAwaitable, ec));
+        if (!ec) {
+          if (Status bad = framing_problem(parser); !bad.ok()) {
+            HttpResponse r = error_response(bad);
+            metrics.record_request("invalid", r.status, 0);
+            co_await write_response(stream, r, false, 11);
+            co_await linger(stream, buffer);
+            break;
+          }
+        }
         if (!ec && parser.get()[http::field::expect] == "100-continue" && !parser.is_done()) {
           http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
           co_await http::async_write(stream, cont, asio::redirect_error(kUseAwaitable, ec));
@@ -323,19 +410,51 @@ struct Server::Impl {
           co_await http::async_read(stream, buffer, parser,
                                     asio::redirect_error(kUseAwaitable, ec));
         }
+        deadline->disarm();
+        if (deadline->fired) ec = beast::error::timeout;
+        if (ec == beast::error::timeout && (parser.got_some() || buffer.size() > 0)) {
+          // A request was started but not finished within idle_timeout_ms
+          // (a truncated body, a trickled header): say so, then close.
+          HttpResponse r = error_response(
+              invalid("the request was not received completely within " +
+                          std::to_string(config.limits.idle_timeout_ms) + " ms",
+                      "request_timeout",
+                      Json(JsonObject{{"limit", Json("idle_timeout_ms")},
+                                      {"max", Json(config.limits.idle_timeout_ms)}})));
+          metrics.record_request("invalid", r.status, 0);
+          co_await write_response(stream, r, false, 11);
+          break;
+        }
         if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
             ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
             ec == asio::error::eof) {
           break;
         }
         if (ec) {
-          const bool big = ec == http::error::body_limit || ec == http::error::header_limit ||
-                           ec == http::error::buffer_overflow;
-          Status s = big ? too_large("request " + ec.message(), "too_large")
-                         : invalid("malformed HTTP request: " + ec.message(), "bad_request");
+          Status s;
+          if (ec == http::error::body_limit) {
+            s = too_large(
+                "the request body is larger than " + std::to_string(config.limits.body_bytes_max) +
+                    " bytes",
+                "too_large",
+                Json(JsonObject{
+                    {"limit", Json("body_bytes_max")},
+                    {"max", Json(static_cast<std::uint64_t>(config.limits.body_bytes_max))}}));
+          } else if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+            s = too_large(
+                "the request line and headers are larger than " +
+                    std::to_string(config.limits.header_bytes_max) + " bytes",
+                "too_large",
+                Json(JsonObject{
+                    {"limit", Json("header_bytes_max")},
+                    {"max", Json(static_cast<std::uint64_t>(config.limits.header_bytes_max))}}));
+          } else {
+            s = invalid("malformed HTTP request: " + ec.message(), "bad_request");
+          }
           HttpResponse r = error_response(s);
           metrics.record_request("invalid", r.status, 0);
-          if (co_await write_response(stream, r, false, 11)) co_await linger_close(stream);
+          co_await write_response(stream, r, false, 11);
+          co_await linger(stream, buffer);
           break;
         }
         http::request<http::string_body>& req = parser.get();
@@ -344,6 +463,7 @@ struct Server::Impl {
         hr.method = std::string(req.method_string());
         hr.target = std::string(req.target());
         hr.body = std::move(req.body());
+        hr.content_type = std::string(req[http::field::content_type]);
         hr.authorization = std::string(req[http::field::authorization]);
         hr.idempotency_key = std::string(req["Idempotency-Key"]);
         hr.last_event_id = std::string(req["Last-Event-ID"]);
@@ -379,26 +499,10 @@ struct Server::Impl {
       if (co_await write_response(stream,
                                   error_response(unavailable("too many connections", "overloaded")),
                                   false, 11)) {
-        co_await linger_close(stream);
+        beast::flat_buffer buffer;
+        co_await linger(stream, buffer, kRefusedLingerMax);
       }
     } catch (const std::exception&) {
-    }
-  }
-
-  // Half-closes, then discards what the client still sends (bounded by kLingerMax and
-  // kLingerBytesMax) until it closes too; see kLingerMax.
-  awaitable<void> linger_close(beast::tcp_stream& stream) {
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) co_return;
-    stream.expires_after(kLingerMax);
-    std::array<char, 16384> sink;
-    std::size_t drained = 0;
-    while (drained < kLingerBytesMax) {
-      const std::size_t n = co_await stream.async_read_some(
-          asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
-      if (ec) break;
-      drained += n;
     }
   }
 

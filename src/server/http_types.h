@@ -12,6 +12,7 @@ struct HttpRequest {
   std::string method;  // "GET", "POST", "DELETE", ...
   std::string target;  // path and query, as sent
   std::string body;
+  std::string content_type;     // the Content-Type header
   std::string authorization;    // the Authorization header
   std::string idempotency_key;  // the Idempotency-Key header
   std::string last_event_id;    // the Last-Event-ID header
@@ -22,6 +23,7 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
   std::int64_t retry_after_s = 0;  // > 0: send Retry-After
+  std::string allow;               // non-empty: send Allow (405 replies)
 };
 
 }  // namespace cairn::server

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "model/json_parse.h"
@@ -137,8 +138,40 @@ HttpResult HttpConn::request(const std::string& method, const std::string& path,
 }
 
 HttpResult HttpConn::raw(const std::string& bytes) {
-  if (fd_ < 0 || !send_all(fd_, bytes)) return HttpResult{};
+  if (fd_ < 0) return HttpResult{};
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    pollfd p{fd_, POLLIN | POLLOUT, 0};
+    if (::poll(&p, 1, 10'000) <= 0) return HttpResult{};
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) break;  // an early answer
+    const ssize_t n =
+        ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) break;  // the server closed: read whatever it answered
+    off += static_cast<std::size_t>(n);
+  }
   return read_response();
+}
+
+bool HttpConn::send(const std::string& bytes) {
+  return fd_ >= 0 && send_all(fd_, bytes);
+}
+
+bool HttpConn::readable(int timeout_ms) {
+  if (fd_ < 0) return false;
+  if (!buf_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
+bool HttpConn::peer_closed(int timeout_ms) {
+  if (fd_ < 0) return true;
+  if (!buf_.empty()) return false;
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return false;
+  char c;
+  const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK);
+  return n <= 0;
 }
 
 HttpResult http(std::uint16_t port, const std::string& method, const std::string& path,

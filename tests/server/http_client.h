@@ -32,8 +32,19 @@ class HttpConn {
   bool ok() const { return fd_ >= 0; }
   HttpResult request(const std::string& method, const std::string& path,
                      const std::string& body = {}, const Headers& headers = {});
-  // Sends raw bytes and reads one response (malformed-request tests).
+  // Sends raw bytes and reads one response (malformed-request tests). Like a
+  // careful client, it stops sending when the server answers early (e.g. 413
+  // before the whole body was sent).
   HttpResult raw(const std::string& bytes);
+  // Sends raw bytes without reading anything.
+  bool send(const std::string& bytes);
+  // Reads the next response (pipelining: several requests sent at once).
+  HttpResult next_response() { return read_response(); }
+  // True when the server closed the connection (EOF or reset) with nothing
+  // more to read within timeout_ms; false when bytes arrived or it stayed open.
+  bool peer_closed(int timeout_ms);
+  // True when bytes (or EOF) are ready to read within timeout_ms.
+  bool readable(int timeout_ms);
 
  private:
   HttpResult read_response();
