@@ -322,6 +322,12 @@ class FactTest(WithServer):
         self.assertEqual(fid, fact_id("obs.text", "plain words", content_type="text/plain"))
         self.assertEqual(self.cairn_json("fact", "get", fid)["content"], "plain words")
 
+    def test_url_flag_overrides_env_and_negative_content(self):
+        dead = "http://127.0.0.1:%d" % free_port()
+        r = run(["--url", self.url, "fact", "add", "obs.neg", "-5"], env=clean_env(CAIRN_URL=dead))
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout.strip(), fact_id("obs.neg", -5))
+
     def test_derived_from_and_creator(self):
         a = self.new_fact("obs.a", 1)
         b = self.new_fact("obs.a", 2)
@@ -446,6 +452,11 @@ class IntentTest(WithServer):
         self.assertIn("no intent claimed", r.stderr)
         self.assertEqual(self.cairn_json("intent", "claim", "--agent", "w1", "--kind", kind),
                          {"claims": []})
+        # The long-poll's wait is added to the request timeout: an empty
+        # reply after wait_ms, not a timeout.
+        r = self.cairn("--timeout-ms", "200", "intent", "claim", "--agent", "w1", "--kind", kind,
+                       "--wait-ms", "600")
+        self.assertIn("no intent claimed", r.stderr)
         # A long-poll woken by the intent created while it waits.
         env = clean_env(CAIRN_URL=self.url)
         waiter = subprocess.Popen([CAIRN, "--json", "intent", "claim", "--agent", "w1", "--kind",
