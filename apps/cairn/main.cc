@@ -25,8 +25,8 @@ void add_key_option(CLI::App* c, std::string& key) {
 
 void add_list_options(CLI::App* c, cairn::cli::ListArgs& a, const char* after_what) {
   c->add_option("--after", a.after, after_what);
-  c->add_option("--limit", a.limit, "page size (1..1000; default: the server's, 100)")
-      ->check(CLI::Range(1, 1000));
+  c->add_option("--limit", a.limit, "page size (default: the server's, 100; at most 1000)")
+      ->check(CLI::PositiveNumber);
   c->add_flag("--all", a.all, "follow `next` to the end (at most 100,000 items)");
 }
 
