@@ -152,6 +152,13 @@ class FakeServer:
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
                     self.wfile.write(payload)
+                elif chunks == "silent-close":
+                    # A complete reply, then the connection closes without
+                    # "Connection: close" (like a server's idle timeout).
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.close_connection = True
                 elif chunks == "close":
                     self.send_header("Connection", "close")
                     self.end_headers()
@@ -285,6 +292,11 @@ class UsageTest(unittest.TestCase):
         r = run(["--json", "fact", "get", "0" * 64], url=url)
         self.assertEqual(r.returncode, EXIT_UNAVAILABLE)
         self.assertEqual(json.loads(r.stderr)["error"]["code"], "unreachable")
+        # An IPv6 literal parses (and nothing listens there either).
+        r = run(["--url", "http://[::1]:%d" % free_port(), "state"])
+        self.assertEqual(r.returncode, EXIT_UNAVAILABLE, r.stderr)
+        r = run(["--url", "http://[::1:80", "state"])
+        self.assertEqual(r.returncode, EXIT_USAGE, r.stderr)
 
 
 class FactTest(WithServer):
@@ -830,6 +842,23 @@ class TransportTest(unittest.TestCase):
         # b's body ended with the connection, so a was fetched on a new one.
         self.assertEqual([q["path"] for q in s.requests],
                          ["/v1/facts/" + b["id"], "/v1/facts/" + a["id"]])
+        self.assertNotEqual(s.requests[0]["client_port"], s.requests[1]["client_port"])
+
+    def test_kept_alive_connection_closed_by_the_server_is_reopened(self):
+        a = api_fact("obs", 1)
+        b = api_fact("obs", 2, [a["id"]], seq=2)
+
+        def handler(req):
+            fid = req["path"].rsplit("/", 1)[-1]
+            f = {a["id"]: a, b["id"]: b}.get(fid)
+            if f is None:
+                return not_found_reply(fid)
+            return (200, {"Content-Type": "application/json"}, json.dumps(f).encode(),
+                    "silent-close")
+        s = self.fake(handler)
+        r = run(["--retries", "0", "verify", b["id"]], url=s.url)
+        self.assertEqual(r.returncode, EXIT_OK, r.stdout + r.stderr)
+        self.assertEqual(len(s.requests), 2)
         self.assertNotEqual(s.requests[0]["client_port"], s.requests[1]["client_port"])
 
     def test_sse_chunked_overflow_resume(self):
