@@ -26,6 +26,15 @@
 //   cairn-http-bench restart --cairnd PATH --dir DIR [--runs 3]
 //       Times exec of cairnd → URL printed → first 200 from GET /v1/state.
 //
+//   cairn-http-bench engine [--batch 32] [--intents 20000] [--seconds 5]
+//       No HTTP: the engine over SqliteStore in one thread, `batch` claims
+//       then `batch` concludes per round (two group commits), with the wall
+//       and CPU time of the store's commit split out.
+//
+// The cairn and pg modes also report the CPU time the server (cairnd; the
+// postmaster and its backends, given --pgdata) and this client spent per
+// cycle inside the window.
+//
 // Every mode prints human-readable lines and one `RESULT <name> key=value ...`
 // line per configuration (medians over the runs) for the driver script.
 #include <fcntl.h>
@@ -33,8 +42,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -311,6 +322,7 @@ class Cairnd {
   Cairnd& operator=(const Cairnd&) = delete;
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   Clock::time_point started() const { return started_; }
   Clock::time_point url_printed() const { return url_printed_; }
 
@@ -329,6 +341,44 @@ class Cairnd {
   std::uint16_t port_ = 0;
   Clock::time_point started_, url_printed_;
 };
+
+// CPU seconds (user + system) of process `pid` and its direct children
+// (PostgreSQL: the postmaster and its backends), from /proc.
+double tree_cpu_s(pid_t root) {
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  double total = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "stat");
+    std::string stat;
+    std::getline(f, stat);
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    // Fields after the command: state ppid ... utime (14th field) stime (15th).
+    std::vector<std::string> fields;
+    std::size_t pos = close + 2;
+    while (pos < stat.size() && fields.size() < 13) {
+      const auto sp = stat.find(' ', pos);
+      fields.push_back(stat.substr(pos, sp - pos));
+      if (sp == std::string::npos) break;
+      pos = sp + 1;
+    }
+    if (fields.size() < 13) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    const pid_t ppid = static_cast<pid_t>(std::stol(fields[1]));
+    if (pid != root && ppid != root) continue;
+    total += (std::stod(fields[11]) + std::stod(fields[12])) / tick;
+  }
+  return total;
+}
+
+double self_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
 
 std::string make_temp_dir(const std::string& root, const std::string& name) {
   std::string t = root + "/" + name + "-XXXXXX";
@@ -420,6 +470,7 @@ int cmd_cairn(const Args& a) {
     const std::string fact = json_str(fr.json(), "id");
     const double create_rate = preload_http(port, fact, intents, 64);
     std::map<std::string, double> m0, m1;
+    double server_cpu0 = 0, server_cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0;
     RunStats s = run_agents(
         agents, warmup, seconds,
         [&](int i, AgentSamples& out, const Window& w) {
@@ -464,7 +515,16 @@ int cmd_cairn(const Args& a) {
             }
           }
         },
-        [&](bool begin) { (begin ? m0 : m1) = scrape(port); });
+        [&](bool begin) {
+          (begin ? m0 : m1) = scrape(port);
+          (begin ? server_cpu0 : server_cpu1) = tree_cpu_s(d->pid());
+          (begin ? client_cpu0 : client_cpu1) = self_cpu_s();
+        });
+    const double cycles = s.cycles_per_s * seconds;
+    if (cycles > 0) {
+      s.extra["server_cpu_us_per_cycle"] = 1e6 * (server_cpu1 - server_cpu0) / cycles;
+      s.extra["client_cpu_us_per_cycle"] = 1e6 * (client_cpu1 - client_cpu0) / cycles;
+    }
     const double commits = m1["cairn_commit_batch_ops_count"] - m0["cairn_commit_batch_ops_count"];
     if (commits > 0) {
       const double ops = m1["cairn_commit_batch_ops_sum"] - m0["cairn_commit_batch_ops_sum"];
@@ -569,6 +629,14 @@ int cmd_pg(const Args& a) {
   const double warmup = a.real("warmup", 1.5);
   const int runs = static_cast<int>(a.num("runs", 3));
   const bool claim_only = a.flag("claim-only");
+  // The postmaster's pid (first line of DATA/postmaster.pid), for the
+  // server's CPU time; optional.
+  pid_t postmaster = 0;
+  if (const std::string pgdata = a.str("pgdata"); !pgdata.empty()) {
+    std::ifstream f(pgdata + "/postmaster.pid");
+    long v = 0;
+    if (f >> v) postmaster = static_cast<pid_t>(v);
+  }
   {
     PgConn setup(conninfo);
     std::printf(
@@ -596,6 +664,7 @@ int cmd_pg(const Args& a) {
       setup.exec("VACUUM ANALYZE jobs");
       setup.exec("CHECKPOINT");
     }
+    double server_cpu0 = 0, server_cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0;
     RunStats s = run_agents(
         agents, warmup, seconds,
         [&](int i, AgentSamples& out, const Window& w) {
@@ -647,7 +716,17 @@ int cmd_pg(const Args& a) {
             }
           }
         },
-        [](bool) {});
+        [&](bool begin) {
+          (begin ? server_cpu0 : server_cpu1) = postmaster > 0 ? tree_cpu_s(postmaster) : 0;
+          (begin ? client_cpu0 : client_cpu1) = self_cpu_s();
+        });
+    const double cycles = s.cycles_per_s * seconds;
+    if (cycles > 0) {
+      if (postmaster > 0) {
+        s.extra["server_cpu_us_per_cycle"] = 1e6 * (server_cpu1 - server_cpu0) / cycles;
+      }
+      s.extra["client_cpu_us_per_cycle"] = 1e6 * (client_cpu1 - client_cpu0) / cycles;
+    }
     print_run(run, s);
     all.push_back(s);
   }
@@ -658,6 +737,12 @@ int cmd_pg(const Args& a) {
 }
 
 // ---- restart with many intents --------------------------------------------------------
+
+double thread_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 std::int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -775,6 +860,112 @@ int cmd_build_data(const Args& a) {
   return 0;
 }
 
+// The engine over SqliteStore without HTTP: `batch` agents claim, then
+// conclude, per round (two group commits per round), for `seconds`. Splits
+// the time between the engine (dispatch, replies) and the store's commit.
+int cmd_engine(const Args& a) {
+  using namespace cairn::engine;
+  const long batch = a.num("batch", 32);
+  const long backlog = a.num("intents", 20'000);
+  const double seconds = a.real("seconds", 5);
+  const std::string dir = make_temp_dir(a.str("tmp", "/var/tmp"), "cairn-engine-bench");
+  {
+    InProcess p(dir + "/cairn.db");
+    cairn::FactBody seed;
+    seed.kind = "seed";
+    seed.content = Json("engine bench");
+    p.submit("producer", PostFact{seed});
+    p.run();
+    const std::string fact = json_str(p.replies.back().body, "id");
+    p.replies.clear();
+    auto create = [&](long n) {
+      for (long k = 0; k < n; ++k) {
+        cairn::IntentDraft d;
+        d.kind = "work";
+        d.from_facts = {fact};
+        d.spec = Json(cairn::JsonObject{{"n", Json(static_cast<std::int64_t>(k))}});
+        p.submit("producer", CreateIntent{std::move(d)});
+        if (k % 1024 == 1023) p.run();
+      }
+      p.run();
+      p.replies.clear();
+    };
+    create(backlog);
+    double commit_s = 0;
+    double commit_cpu_s = 0;
+    double total_s = 0;
+    long commits = 0;
+    long ops = 0;
+    long cycles = 0;
+    std::int64_t salt = 0;
+    // Polls until quiet, timing commits separately.
+    auto run = [&] {
+      for (;;) {
+        PollResult r = p.engine->poll(wall_ms());
+        if (r.effects.empty()) return;
+        for (Effect& e : r.effects) {
+          if (auto* c = std::get_if<CommitEffect>(&e)) {
+            const Clock::time_point t0 = Clock::now();
+            const double cpu0 = thread_cpu_s();
+            auto res = p.store->commit(c->batch);
+            commit_s += secs_since(t0);
+            commit_cpu_s += thread_cpu_s() - cpu0;
+            ++commits;
+            ops += static_cast<long>(c->batch.op_count());
+            p.engine->complete_commit(c->commit_id, std::move(res));
+          } else if (auto* rep = std::get_if<ReplyEffect>(&e)) {
+            if (!rep->status.ok()) die("request failed: " + rep->status.to_string());
+            p.replies.push_back(std::move(*rep));
+          }
+        }
+      }
+    };
+    const Clock::time_point start = Clock::now();
+    const double cpu_start = thread_cpu_s();
+    double cpu_untimed = 0;
+    while (secs_since(start) < seconds) {
+      const Clock::time_point t0 = Clock::now();
+      for (long i = 0; i < batch; ++i) p.submit("agent-" + std::to_string(i), ClaimNext{});
+      run();
+      std::vector<ReplyEffect> claims = std::move(p.replies);
+      p.replies.clear();
+      for (std::size_t i = 0; i < claims.size(); ++i) {
+        const Json& c = claims[i].body.find("claims")->as_array().at(0);
+        cairn::FactBody result;
+        result.kind = "result";
+        result.content = Json(cairn::JsonObject{{"n", Json(++salt)}});
+        p.submit("agent-" + std::to_string(i),
+                 Conclude{json_str(*c.find("intent"), "id"),
+                          static_cast<std::uint64_t>(*c.find("epoch")->int_if()), result});
+      }
+      run();
+      p.replies.clear();
+      total_s += secs_since(t0);
+      cycles += batch;
+      if (p.engine->blackboard().count(cairn::IntentState::kOpen) < static_cast<unsigned>(batch)) {
+        const double c0 = thread_cpu_s();
+        create(backlog / 2);  // not timed
+        cpu_untimed += thread_cpu_s() - c0;
+      }
+    }
+    std::printf(
+        "engine+sqlite batch %ld: %.0f cycles/s; per round of %ld claims + %ld concludes: "
+        "%.2f ms, of which commit %.2f ms (%.0f%%), %.0f store ops per commit\n",
+        batch, static_cast<double>(cycles) / total_s, batch, batch,
+        1000 * total_s / static_cast<double>(cycles / batch),
+        1000 * commit_s / static_cast<double>(cycles / batch), 100 * commit_s / total_s,
+        static_cast<double>(ops) / static_cast<double>(commits));
+    const double rounds = static_cast<double>(cycles / batch);
+    std::printf("  CPU per round: %.2f ms in all, %.2f ms in commit; commit wall %.2f ms\n",
+                1000 * (thread_cpu_s() - cpu_start - cpu_untimed) / rounds,
+                1000 * commit_cpu_s / rounds, 1000 * commit_s / rounds);
+    std::printf("RESULT engine_sqlite_batch_%ld cycles_per_s=%.0f commit_fraction=%.3f\n", batch,
+                static_cast<double>(cycles) / total_s, commit_s / total_s);
+  }
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 long file_size(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<long>(st.st_size) : 0;
@@ -826,5 +1017,6 @@ int main(int argc, char** argv) {
   if (mode == "pg") return cmd_pg(args);
   if (mode == "build-data") return cmd_build_data(args);
   if (mode == "restart") return cmd_restart(args);
+  if (mode == "engine") return cmd_engine(args);
   die("unknown mode " + mode);
 }
