@@ -7,7 +7,9 @@
 #   make spec-lint      lint docs/openapi.yaml with Redocly CLI (tools/openapi-lint)
 #   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
 #                       (build-wasm/) and run them under Node's WASI
-#   make bench          build and run build/bin/cairn_bench
+#   make bench          build and run build/bin/cairn_bench, then `make bench-http`
+#   make bench-http     cairnd over HTTP vs a PostgreSQL SKIP LOCKED queue (64
+#                       agents), and restart time with 1M intents (bench/run-http-bench)
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
 #   make run            install deps, build, start cairnd on SQLite (./cairn-data, :7400)
@@ -33,8 +35,8 @@ FORMAT_DIRS := src tests bench apps
 
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
-.PHONY: all build test native-test asan-test wasm-test wasm-build bench sim run demo deps \
-        format format-check clean spec-lint
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench bench-http sim run demo \
+        deps format format-check clean spec-lint
 
 all: build
 
@@ -112,6 +114,13 @@ spec-lint:
 bench: build
 	@test -x $(BUILD_DIR)/bin/cairn_bench || { echo "no cairn_bench yet (bench/*_bench.cc)"; exit 1; }
 	$(BUILD_DIR)/bin/cairn_bench
+	$(MAKE) --no-print-directory bench-http
+
+# End to end: the real cairnd under 64 HTTP agents and a PostgreSQL queue
+# started by the script, side by side; restart time with 1M intents. Output
+# also in build/bench-http.txt. Knobs: see bench/run-http-bench.
+bench-http: build
+	BUILD_DIR=$(BUILD_DIR) bench/run-http-bench
 
 # The simulator over many seeds, split across $(JOBS) processes; each part's
 # output is in build/sim/. Fails when any seed finds a violation.
