@@ -3,6 +3,7 @@
 // return an exit code. Errors go to stderr.
 #include "commands.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -590,6 +591,29 @@ int state(const Globals& g) {
     for (const auto& [k, v] : *by) t.add({k, to_json(v)});
   }
   t.print(stdout);
+  // Per lane: one row per lane, one column per state.
+  if (const JsonObject* lanes = member(*r, "lanes").object_if(); lanes && !lanes->empty()) {
+    std::vector<std::string> states;
+    if (const JsonObject* by = member(*r, "intents").object_if()) {
+      for (const auto& [k, v] : *by) states.push_back(k);
+    }
+    std::vector<std::string> header{"LANE"};
+    for (std::string h : states) {
+      for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      header.push_back(std::move(h));
+    }
+    Table lt(header);
+    for (const auto& [lane, counts] : *lanes) {
+      std::vector<std::string> row{lane};
+      for (const std::string& st : states) {
+        const Json* n = counts.find(st);
+        row.push_back(n != nullptr ? to_json(*n) : "0");
+      }
+      lt.add(std::move(row));
+    }
+    std::printf("\n");
+    lt.print(stdout);
+  }
   std::printf("\nfacts     %s\nlast_seq  %s\n", text_of(*r, "facts").c_str(),
               text_of(*r, "last_seq").c_str());
   return kExitOk;

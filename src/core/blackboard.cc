@@ -148,6 +148,9 @@ void Blackboard::index_memory(const Intent& in) {
   const std::string_view id = key_of(*it);
   const IntentStatus& s = in.st;
   ++by_state_[static_cast<int>(s.state)];
+  auto lane = by_lane_.find(in.def.lane);
+  if (lane == by_lane_.end()) lane = by_lane_.emplace(in.def.lane, LaneCounts{}).first;
+  ++lane->second[static_cast<int>(s.state)];
   switch (s.state) {
     case IntentState::kOpen:
       CAIRN_ASSERT(open_.insert(OpenEntry{in.def.priority, in.def.created_seq, id}).second);
@@ -173,6 +176,13 @@ void Blackboard::unindex_memory(const Intent& in) {
   const IntentStatus& s = in.st;
   CAIRN_ASSERT(by_state_[static_cast<int>(s.state)] > 0);
   --by_state_[static_cast<int>(s.state)];
+  auto lane = by_lane_.find(in.def.lane);
+  CAIRN_ASSERT(lane != by_lane_.end() && lane->second[static_cast<int>(s.state)] > 0);
+  --lane->second[static_cast<int>(s.state)];
+  // Dropped when empty, so the table is bounded by the lanes in use.
+  if (std::all_of(lane->second.begin(), lane->second.end(), [](std::size_t n) { return n == 0; })) {
+    by_lane_.erase(lane);
+  }
   switch (s.state) {
     case IntentState::kOpen:
       CAIRN_ASSERT(open_.erase(OpenEntry{in.def.priority, in.def.created_seq, id}) == 1);
@@ -815,6 +825,7 @@ void Blackboard::clear_state() {
   hint_ends_.clear();
   held_.clear();
   for (auto& c : by_state_) c = 0;
+  by_lane_.clear();
   last_seq_ = 0;
   durable_seq_ = 0;
   undo_.clear();

@@ -28,6 +28,7 @@
 // preconditions; it builds on the same commands.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -171,6 +172,9 @@ class Blackboard {
   bool any_fact_of_kind(std::string_view kind) const;
   std::uint64_t last_seq() const { return last_seq_; }
   std::size_t count(IntentState s) const { return by_state_[static_cast<int>(s)]; }
+  // Intents per state, per lane (only lanes that have intents).
+  using LaneCounts = std::array<std::size_t, kIntentStateCount>;
+  const std::map<std::string, LaneCounts, std::less<>>& lane_counts() const { return by_lane_; }
   std::size_t intent_count() const { return intents_.size(); }
   std::size_t fact_count() const { return facts_.size(); }
   std::size_t held_by(std::string_view agent) const;
@@ -301,6 +305,7 @@ class Blackboard {
   std::set<TimeEntry> hint_ends_;  // live hints with an expiry, by expires_at
   StrMap<std::size_t> held_;       // agent → leases held
   std::size_t by_state_[kIntentStateCount] = {};
+  std::map<std::string, LaneCounts, std::less<>> by_lane_;  // lanes with at least one intent
   std::uint64_t last_seq_ = 0;
 
   // Uncommitted work since the last accept()/rollback().

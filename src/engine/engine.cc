@@ -429,7 +429,17 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
         by_state.emplace_back(std::string(state_name(s)),
                               Json(static_cast<std::uint64_t>(bb_.count(s))));
       }
+      JsonObject lanes;
+      for (const auto& [lane, counts] : bb_.lane_counts()) {
+        JsonObject per;
+        for (int i = 0; i < kIntentStateCount; ++i) {
+          per.emplace_back(std::string(state_name(static_cast<IntentState>(i))),
+                           Json(static_cast<std::uint64_t>(counts[static_cast<std::size_t>(i)])));
+        }
+        lanes.emplace_back(lane, Json(std::move(per)));
+      }
       body = Json(JsonObject{{"intents", Json(std::move(by_state))},
+                             {"lanes", Json(std::move(lanes))},
                              {"facts", Json(static_cast<std::uint64_t>(bb_.fact_count()))},
                              {"last_seq", Json(bb_.last_seq())}});
       break;

@@ -568,6 +568,15 @@ class HintStateWatchTest(WithServer):
         human = self.cairn("state").stdout
         self.assertRegex(human, r"(?m)^facts\s+%d$" % st["facts"])
         self.assertRegex(human, r"(?m)^open\s+\d+$")
+        # Counts per lane: a fresh lane with one open intent.
+        f = self.new_fact("obs.state", 2)
+        self.cairn("intent", "add", "job.lanes", "--from-fact", f, "--lane", "state-lane")
+        st = self.cairn_json("state")
+        self.assertEqual(st["lanes"]["state-lane"]["open"], 1)
+        self.assertEqual(sum(st["lanes"]["state-lane"].values()), 1)
+        human = self.cairn("state").stdout
+        self.assertRegex(human, r"(?m)^LANE\s+OPEN\s+DEFERRED\s+CLAIMED")
+        self.assertRegex(human, r"(?m)^state-lane\s+1\s+0\s+0\s+0\s+0\s+0$")
 
     def test_watch_history_and_live(self):
         first = self.new_fact("obs.watch", 1)

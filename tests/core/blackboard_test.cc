@@ -435,6 +435,50 @@ TEST(GroupCommit, ManyCommandsOneBatchWithTheirEventsInOrder) {
   EXPECT_EQ(e.bb.count(IntentState::kOpen), 10u);
 }
 
+TEST(LaneCounts, FollowEveryTransitionRollbackAndReload) {
+  CoreEnv e;
+  const std::string f = e.fact();
+  std::vector<std::string> ids;
+  for (const char* lane : {"batch", "batch", "urgent"}) {
+    IntentDraft d = e.draft(f);
+    d.lane = lane;
+    auto r = e.bb.create_intent(std::move(d));
+    ASSERT_TRUE(r.ok());
+    ids.push_back(r->id);
+  }
+  ASSERT_TRUE(e.flush().ok());
+  using LC = Blackboard::LaneCounts;
+  auto counts = [&](const std::string& lane) {
+    auto it = e.bb.lane_counts().find(lane);
+    return it == e.bb.lane_counts().end() ? LC{} : it->second;
+  };
+  const auto open = static_cast<std::size_t>(IntentState::kOpen);
+  const auto claimed = static_cast<std::size_t>(IntentState::kClaimed);
+  const auto cancelled = static_cast<std::size_t>(IntentState::kCancelled);
+  EXPECT_EQ(counts("batch")[open], 2u);
+  EXPECT_EQ(counts("urgent")[open], 1u);
+  EXPECT_EQ(e.bb.lane_counts().size(), 2u);
+
+  ASSERT_TRUE(e.bb.claim(ids[2], "a1", 0).ok());
+  ASSERT_TRUE(e.flush().ok());
+  EXPECT_EQ(counts("urgent")[open], 0u);
+  EXPECT_EQ(counts("urgent")[claimed], 1u);
+
+  // A rolled-back batch leaves the counts as they were.
+  ASSERT_TRUE(e.bb.cancel(ids[0], "alice").ok());
+  EXPECT_EQ(counts("batch")[cancelled], 1u);
+  e.bb.drain();
+  e.bb.rollback();
+  EXPECT_EQ(counts("batch")[open], 2u);
+  EXPECT_EQ(counts("batch")[cancelled], 0u);
+
+  // A reload from the store counts the same.
+  SeededRng rng(3);
+  Blackboard again(e.clock, rng);
+  ASSERT_TRUE(again.load(e.store).ok());
+  EXPECT_EQ(again.lane_counts(), e.bb.lane_counts());
+}
+
 TEST(GroupCommit, FailedCommitRollsBackEverythingOfTheBatch) {
   CoreEnv e;
   const std::string id = e.intent();

@@ -287,6 +287,26 @@ TEST_F(ApiTest, IdempotencyKeyReturnsTheFirstReply) {
   EXPECT_EQ(num(*srv.get("/v1/state").json().find("intents"), "open"), 1);
 }
 
+TEST_F(ApiTest, StateCountsIntentsByStateAndByLane) {
+  const std::string fact = post_fact();
+  for (const char* lane : {"batch", "batch", "urgent"}) {
+    auto r = srv.post("/v1/intents", R"({"kind":"job","lane":")" + std::string(lane) +
+                                         R"(","from_facts":[")" + fact + "\"]}");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  auto c = srv.post("/v1/claims", R"({"agent":"a1","lanes":["urgent"],"max":1})");
+  ASSERT_EQ(c.status, 200) << c.body;
+  const Json st = srv.get("/v1/state").json();
+  EXPECT_EQ(num(*st.find("intents"), "open"), 2);
+  EXPECT_EQ(num(*st.find("intents"), "claimed"), 1);
+  const Json* lanes = st.find("lanes");
+  ASSERT_NE(lanes, nullptr) << to_json(st);
+  EXPECT_EQ(num(*lanes->find("batch"), "open"), 2);
+  EXPECT_EQ(num(*lanes->find("batch"), "claimed"), 0);
+  EXPECT_EQ(num(*lanes->find("urgent"), "open"), 0);
+  EXPECT_EQ(num(*lanes->find("urgent"), "claimed"), 1);
+}
+
 TEST_F(ApiTest, MalformedInputChangesNothing) {
   post_fact();
   const std::int64_t before = last_seq();
