@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -81,7 +83,8 @@ class CairndProcess {
     const std::string prefix = "cairnd listening on http://127.0.0.1:";
     if (!got_line || line.rfind(prefix, 0) != 0) {
       kill9();
-      return "cairnd did not print its URL (got \"" + line + "\"); see " + log_path_;
+      return "cairnd did not print its URL (got \"" + line + "\"); the end of " + log_path_ +
+             ":\n" + log_tail();
     }
     port_ = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
     return "";
@@ -126,6 +129,13 @@ class CairndProcess {
     if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
     return "status " + std::to_string(status);
+  }
+
+  // The last lines of the server's log (its reason for not starting).
+  std::string log_tail(std::size_t bytes_max = 2'000) const {
+    std::ifstream in(log_path_, std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return all.size() > bytes_max ? all.substr(all.size() - bytes_max) : all;
   }
 
   std::string binary_;
