@@ -1,8 +1,10 @@
 # cairn — the front door. Everything goes through CMake + Ninja.
 #
 #   make / make build   configure and build into build/ (programs in build/bin/)
-#   make test           install deps, build, run every native test, the
-#                       ASan+UBSan core tests (build-asan/), then `make wasm-test`
+#   make test           install deps, lint the OpenAPI spec (`make spec-lint`),
+#                       build, run every native test, the ASan+UBSan core tests
+#                       (build-asan/), then `make wasm-test`
+#   make spec-lint      lint docs/openapi.yaml with Redocly CLI (tools/openapi-lint)
 #   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
 #                       (build-wasm/) and run them under Node's WASI
 #   make bench          build and run build/bin/cairn_bench
@@ -35,7 +37,7 @@ FORMAT_DIRS := src tests bench apps
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
 .PHONY: all build test native-test asan-test wasm-test wasm-build bench sim soak run demo deps \
-        format format-check clean
+        format format-check clean spec-lint
 
 all: build
 
@@ -59,6 +61,7 @@ build: $(BUILD_DIR)/build.ninja
 	$(CMAKE) --build $(BUILD_DIR)
 
 test: deps
+	$(MAKE) --no-print-directory spec-lint
 	$(MAKE) --no-print-directory native-test
 	$(MAKE) --no-print-directory asan-test
 	$(MAKE) --no-print-directory wasm-test
@@ -95,6 +98,19 @@ wasm-test: wasm-build build
 	  [[ -e "$$f" ]] || continue; \
 	  printf '  %-28s %9d bytes (%d KiB)\n' "$$(basename "$$f")" "$$(stat -c %s "$$f")" "$$(( $$(stat -c %s "$$f") / 1024 ))"; \
 	done
+
+# The OpenAPI description, linted offline by the Redocly CLI version pinned in
+# tools/openapi-lint/package-lock.json (installed by scripts/install-deps spec;
+# rules in tools/openapi-lint/redocly.yaml). Any problem fails the target.
+# Telemetry and the update check are off: the lint never touches the network.
+SPEC_LINT_DIR := tools/openapi-lint
+
+spec-lint:
+	@test -x $(SPEC_LINT_DIR)/node_modules/.bin/redocly || \
+	  { echo "spec-lint: Redocly CLI not installed; run: bash scripts/install-deps spec"; exit 1; }
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+	  $(SPEC_LINT_DIR)/node_modules/.bin/redocly lint --config $(SPEC_LINT_DIR)/redocly.yaml \
+	  --format stylish docs/openapi.yaml
 
 bench: build
 	@test -x $(BUILD_DIR)/bin/cairn_bench || { echo "no cairn_bench yet (bench/*_bench.cc)"; exit 1; }

@@ -43,6 +43,12 @@ std::string event(std::uint64_t seq) {
   return k;
 }
 
+std::string idempotency_record(std::uint64_t n) {
+  std::string k(kIdempotency);
+  append_u64(k, n);
+  return k;
+}
+
 std::string fact_by_seq(std::uint64_t seq) {
   std::string k(kFactsBySeq);
   append_u64(k, seq);

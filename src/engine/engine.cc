@@ -7,6 +7,7 @@
 
 #include "core/keys.h"
 #include "model/json_fields.h"
+#include "model/json_parse.h"
 #include "model/sha256.h"
 
 namespace cairn::engine {
@@ -20,7 +21,8 @@ constexpr std::array<std::string_view, std::variant_size_v<Command>> kCommandNam
 constexpr std::size_t kFirstRead = 11;  // index of GetIntent
 static_assert(std::is_same_v<std::variant_alternative_t<kFirstRead, Command>, GetIntent>);
 
-constexpr int kSnapshotVersion = 1;
+// 2: the dedup window left the snapshot (its records are in the store).
+constexpr int kSnapshotVersion = 2;
 
 std::string dedup_key(std::string_view caller, std::string_view key) {
   std::string k(caller);
@@ -129,7 +131,97 @@ Engine::Engine(EngineConfig config, std::uint64_t seed, std::int64_t now_wall_ms
 
 Status Engine::load(store::Store& store) {
   CAIRN_ASSERT(!busy() && ingress_.empty());
-  return bb_.load(store);
+  CAIRN_RETURN_IF_ERROR(bb_.load(store));
+  return load_idempotency(store);
+}
+
+// ---- idempotency records ------------------------------------------------------------------
+// k/<n:20> → {"caller", "key", "status", "body"}: the final reply to a keyed
+// mutation, in the batch that answered it.
+
+namespace {
+
+// A reply a retry should get again. `unavailable` (backoff, a down agent, a
+// busy store) says "not now": the retry must run again, so it is not kept.
+bool final_reply(const Status& s) {
+  return s.code() != Code::kUnavailable && s.code() != Code::kOutcomeUnknown;
+}
+
+std::string idempotency_record_value(const std::string& caller, const std::string& key,
+                                     const Status& status, const Json& body) {
+  return to_json(Json(JsonObject{{"caller", Json(caller)},
+                                 {"key", Json(key)},
+                                 {"status", status_to_json(status)},
+                                 {"body", body}}));
+}
+
+}  // namespace
+
+Status Engine::load_idempotency(store::Store& store) {
+  dedup_.clear();
+  unrecord_.clear();
+  next_record_ = 1;
+  constexpr std::size_t kPage = 1'024;
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(store::RangePage page, store.range(keys::kIdempotency, after, kPage));
+    for (const store::Entry& e : page.entries) {
+      const std::string_view digits = std::string_view(e.key).substr(keys::kIdempotency.size());
+      std::uint64_t n = 0;
+      bool ok = digits.size() == 20;
+      for (char c : digits) {
+        ok = ok && c >= '0' && c <= '9';
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+      }
+      auto j = parse_json(e.value);
+      if (!ok || n == 0 || !j.ok()) return internal_error("corrupt idempotency record " + e.key);
+      std::string caller, key;
+      StoredReply reply;
+      const Json* st = j->find("status");
+      if (!read_string(*j, "caller", caller).ok() || !read_string(*j, "key", key).ok() ||
+          st == nullptr || !status_from_json(*st, reply.status).ok() ||
+          !read_value(*j, "body", reply.body, Presence::kOptional).ok()) {
+        return internal_error("corrupt idempotency record " + e.key);
+      }
+      dedup_.finish(caller, key, std::move(reply), n);
+      next_record_ = std::max(next_record_, n + 1);
+    }
+    if (!page.more || page.entries.empty()) break;
+    after = page.entries.back().key;
+  }
+  counters_.add("dedup.loaded", dedup_.done());
+  return Status();
+}
+
+void Engine::requeue_unrecord(Inflight& f) {
+  // The batch did not land: its deletes of evicted records go with the next.
+  unrecord_.insert(unrecord_.end(), f.unrecord.begin(), f.unrecord.end());
+  f.unrecord.clear();
+}
+
+bool Engine::record_replies(std::vector<Pending>& replies, store::Batch& batch,
+                            Inflight& inflight) {
+  bool added = false;
+  for (Pending& p : replies) {
+    if (p.idempotency_key.empty() || !final_reply(p.status)) continue;
+    p.record = next_record_++;
+    inflight.last_record = p.record;
+    batch.mutations.push_back(
+        store::Mutation{store::Mutation::Op::kPut, keys::idempotency_record(p.record),
+                        idempotency_record_value(p.caller, p.idempotency_key, p.status, p.body)});
+    added = true;
+  }
+  if (added) {
+    // Records evicted from the window since the last batch go with this one.
+    for (std::uint64_t n : dedup_.take_evicted()) unrecord_.push_back(n);
+    inflight.unrecord = std::move(unrecord_);
+    unrecord_.clear();
+    for (std::uint64_t n : inflight.unrecord) {
+      batch.mutations.push_back(
+          store::Mutation{store::Mutation::Op::kDelete, keys::idempotency_record(n), {}});
+    }
+  }
+  return added;
 }
 
 Status Engine::submit(Request request) {
@@ -380,7 +472,11 @@ void Engine::release(std::vector<Pending>& replies, std::vector<Effect>& effects
     counters_.add(std::string("replies.") + std::string(p.status.reason()));
     answer_waiting(p, p.status, p.body, effects);
     if (!p.idempotency_key.empty()) {
-      dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body});
+      if (final_reply(p.status)) {
+        dedup_.finish(p.caller, p.idempotency_key, StoredReply{p.status, p.body}, p.record);
+      } else {
+        dedup_.forget(p.caller, p.idempotency_key);  // "not now": a retry runs again
+      }
     }
     effects.push_back(ReplyEffect{p.id, std::move(p.status), std::move(p.body)});
   }
@@ -456,7 +552,7 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     counters_.add("commit.ok");
     commit_failures_ = 0;
     commit_retry_at_ = 0;
-    bb_.accept();
+    if (inflight_->drained) bb_.accept();
     release(inflight_->replies, carry_);
     after_events(inflight_->events);
     carry_.push_back(PublishEffect{std::move(inflight_->events)});
@@ -486,7 +582,8 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     wait *= 2;
   }
   commit_retry_at_ = clock_.wall_ms() + std::min(wait, config_.commit_retry_cap_ms);
-  bb_.rollback();
+  if (inflight_->drained) bb_.rollback();
+  requeue_unrecord(*inflight_);
   fail_all(inflight_->replies, why, carry_);
   inflight_.reset();
 }
@@ -502,27 +599,38 @@ Status Engine::resync(store::Store& store) {
       durable = durable * 10 + static_cast<std::uint64_t>(c - '0');
     }
   }
-  // Every batch writes the sequence key, and sequences only grow: the store
-  // holds the in-doubt batch exactly when it holds its last sequence number.
-  const bool applied = durable == inflight_->last_seq;
+  // Every batch with events writes the sequence key, and sequences only
+  // grow: the store holds the in-doubt batch exactly when it holds its last
+  // sequence number. A batch without events carries idempotency records:
+  // it landed exactly when its newest record is there.
+  bool applied = false;
+  if (!inflight_->events.empty()) {
+    applied = durable == inflight_->last_seq;
+  } else {
+    CAIRN_ASSERT(inflight_->last_record != 0);
+    CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> rec,
+                           store.get(keys::idempotency_record(inflight_->last_record)));
+    applied = rec.has_value();
+  }
   for (Pending& p : inflight_->replies) {
     if (p.idempotency_key.empty()) continue;
-    if (applied) {
+    if (applied && final_reply(p.status)) {
       // A retry with the key now gets the reply the command really had.
       dedup_.finish(p.caller, p.idempotency_key,
-                    StoredReply{std::move(p.status), std::move(p.body)});
+                    StoredReply{std::move(p.status), std::move(p.body)}, p.record);
     } else {
       dedup_.forget(p.caller, p.idempotency_key);  // nothing happened: a retry runs
     }
   }
   if (applied) {
     counters_.add("resync.applied");
-    bb_.accept();
+    if (inflight_->drained) bb_.accept();
     after_events(inflight_->events);
     carry_.push_back(PublishEffect{std::move(inflight_->events)});
   } else {
     counters_.add("resync.not_applied");
-    bb_.rollback();
+    if (inflight_->drained) bb_.rollback();
+    requeue_unrecord(*inflight_);
   }
   resync_needed_ = false;
   inflight_.reset();
@@ -583,15 +691,25 @@ PollResult Engine::poll(std::int64_t now_ms) {
     // 3. Dispatch.
     for (std::size_t i = 0; i < cycle.size(); ++i) dispatch(cycle[i], pending, i < resumed);
 
-    // 4. Group commit, or release at once when nothing changed.
+    // 4. Group commit — the blackboard's delta and the idempotency records
+    // of the keyed replies — or release at once when there is nothing to write.
+    Inflight f{next_commit_id_, bb_.last_seq(), {}, {}, false, 0, {}};
+    store::Batch batch;
     if (bb_.has_pending()) {
       PendingCommit p = bb_.drain();
-      const std::uint64_t id = next_commit_id_++;
+      batch = std::move(p.batch);
+      f.events = std::move(p.events);
+      f.last_seq = f.events.empty() ? bb_.last_seq() : f.events.back().seq;
+      f.drained = true;
+    }
+    if (record_replies(pending, batch, f) || f.drained) {
+      ++next_commit_id_;
       counters_.add("commit.batches");
-      counters_.add("commit.mutations", p.batch.mutations.size());
-      inflight_ = Inflight{id, p.events.empty() ? bb_.last_seq() : p.events.back().seq,
-                           std::move(pending), std::move(p.events)};
-      out.effects.push_back(CommitEffect{id, std::move(p.batch)});
+      counters_.add("commit.mutations", batch.mutations.size());
+      f.replies = std::move(pending);
+      const std::uint64_t id = f.commit_id;
+      inflight_ = std::move(f);
+      out.effects.push_back(CommitEffect{id, std::move(batch)});
     } else {
       release(pending, out.effects);
     }
@@ -625,7 +743,6 @@ Result<Json> Engine::snapshot() const {
                          {"next_commit_id", Json(u64_hex(next_commit_id_))},
                          {"backoff", backoff_.to_json()},
                          {"governor", governor_.to_json()},
-                         {"dedup", dedup_.to_json()},
                          {"latency", latency_.to_json()},
                          {"counters", counters_.to_json()},
                          {"claimed_at", Json(std::move(claimed))}});
@@ -661,7 +778,6 @@ Result<std::unique_ptr<Engine>> Engine::restore(EngineConfig config, const Json&
   };
   CAIRN_RETURN_IF_ERROR(e->backoff_.from_json(part("backoff")));
   CAIRN_RETURN_IF_ERROR(e->governor_.from_json(part("governor")));
-  CAIRN_RETURN_IF_ERROR(e->dedup_.from_json(part("dedup")));
   CAIRN_RETURN_IF_ERROR(e->latency_.from_json(part("latency")));
   CAIRN_RETURN_IF_ERROR(e->counters_.from_json(part("counters")));
   if (const JsonObject* c = part("claimed_at").object_if()) {

@@ -42,7 +42,10 @@
 //
 // Requests carrying an idempotency key are de-duplicated per caller: a retry
 // gets the original reply (or waits for it while the original is in flight)
-// and causes no second effect.
+// and causes no second effect. The final reply to a keyed mutation is written
+// to the store (keys::idempotency_record) in the same batch as its effect —
+// a cycle whose keyed requests changed nothing still commits their records —
+// so a retry after a crash and restart is answered, not run again.
 #pragma once
 
 #include <cstddef>
@@ -255,12 +258,16 @@ class Engine {
     Status status;
     Json body;
     std::vector<RequestId> duplicates;  // retries that arrived meanwhile
+    std::uint64_t record = 0;           // its idempotency record in the batch (0: none)
   };
   struct Inflight {
     std::uint64_t commit_id;
     std::uint64_t last_seq;  // the batch's last event sequence number
     std::vector<Pending> replies;
     std::vector<Event> events;
+    bool drained = false;                 // the batch carries a blackboard delta
+    std::uint64_t last_record = 0;        // the batch's newest idempotency record
+    std::vector<std::uint64_t> unrecord;  // evicted idempotency records it deletes
   };
   struct Parked {
     Request request;
@@ -280,6 +287,11 @@ class Engine {
   void answer_waiting(const Pending& p, const Status& status, const Json& body,
                       std::vector<Effect>& effects);
   void fail_all(std::vector<Pending>& replies, const Status& why, std::vector<Effect>& effects);
+  // Adds the idempotency records of this cycle's keyed replies (and deletes
+  // of evicted ones) to `batch`; returns whether it added anything.
+  bool record_replies(std::vector<Pending>& replies, store::Batch& batch, Inflight& inflight);
+  void requeue_unrecord(Inflight& f);
+  Status load_idempotency(store::Store& store);
   bool work_may_have_appeared(const std::vector<Event>& events) const;
 
   EngineConfig config_;
@@ -293,7 +305,6 @@ class Engine {
   std::deque<Parked> parked_;
   bool wake_parked_ = false;
   std::optional<Inflight> inflight_;
-  std::optional<Inflight> completed_;  // outcome known, replies not yet released
   bool resync_needed_ = false;
   std::uint32_t commit_failures_ = 0;  // consecutive failed commits
   std::int64_t commit_retry_at_ = 0;
@@ -304,6 +315,8 @@ class Engine {
   AgentBackoff backoff_;
   AgentGovernor governor_;
   DedupWindow dedup_;
+  std::uint64_t next_record_ = 1;        // the next idempotency record number
+  std::vector<std::uint64_t> unrecord_;  // evicted records to delete in the next batch
   LatencyTracker latency_;
   RecordRing records_;
   Counters counters_;

@@ -389,12 +389,13 @@ std::string DedupWindow::key_of(std::string_view agent, std::string_view key) {
 }
 
 void DedupWindow::evict_over_capacity() {
-  while (entries_.size() > capacity_) {
-    CAIRN_ASSERT(!order_.empty());
-    entries_.erase(order_.front());
+  while (order_.size() > capacity_) {
+    auto it = entries_.find(order_.front());
+    CAIRN_ASSERT(it != entries_.end() && it->second.state == State::kDone);
+    if (it->second.record != 0) evicted_.push_back(it->second.record);
+    entries_.erase(it);
     order_.pop_front();
   }
-  CAIRN_ASSERT(order_.size() == entries_.size());
 }
 
 DedupWindow::State DedupWindow::state(std::string_view agent, std::string_view key) const {
@@ -410,86 +411,44 @@ const StoredReply& DedupWindow::reply(std::string_view agent, std::string_view k
 }
 
 void DedupWindow::begin(std::string_view agent, std::string_view key) {
+  entries_.try_emplace(key_of(agent, key));
+}
+
+void DedupWindow::finish(std::string_view agent, std::string_view key, StoredReply reply,
+                         std::uint64_t record) {
   std::string k = key_of(agent, key);
-  if (entries_.count(k) != 0) return;
-  entries_.emplace(k, Entry{});
+  auto [it, fresh] = entries_.try_emplace(k);
+  if (!fresh && it->second.state == State::kDone) {
+    // Finished twice (a reload over a live window): the newer reply wins,
+    // and the older record is no longer needed.
+    if (it->second.record != 0 && it->second.record != record) {
+      evicted_.push_back(it->second.record);
+    }
+    order_.erase(std::find(order_.begin(), order_.end(), k));
+  }
+  it->second.state = State::kDone;
+  it->second.reply = std::move(reply);
+  it->second.record = record;
   order_.push_back(std::move(k));
   evict_over_capacity();
 }
 
-void DedupWindow::finish(std::string_view agent, std::string_view key, StoredReply reply) {
-  std::string k = key_of(agent, key);
-  auto it = entries_.find(k);
-  if (it == entries_.end()) {
-    it = entries_.emplace(k, Entry{}).first;
-    order_.push_back(std::move(k));
-  }
-  it->second.state = State::kDone;
-  it->second.reply = std::move(reply);
-  evict_over_capacity();
-}
-
 void DedupWindow::forget(std::string_view agent, std::string_view key) {
-  std::string k = key_of(agent, key);
-  auto it = entries_.find(k);
-  if (it == entries_.end()) return;
+  auto it = entries_.find(key_of(agent, key));
+  if (it == entries_.end() || it->second.state != State::kPending) return;
   entries_.erase(it);
-  // A forgotten key was most likely begun recently: search from the newest.
-  auto pos = std::find(order_.rbegin(), order_.rend(), k);
-  CAIRN_ASSERT(pos != order_.rend());
-  order_.erase(std::next(pos).base());
-  CAIRN_ASSERT(order_.size() == entries_.size());
 }
 
-Json DedupWindow::to_json() const {
-  JsonArray entries;
-  entries.reserve(order_.size());
-  for (const std::string& k : order_) {
-    auto it = entries_.find(k);
-    CAIRN_ASSERT(it != entries_.end());
-    const Entry& e = it->second;
-    Json item(JsonObject{{"key", Json(k)}});
-    if (e.state == State::kDone) {
-      item.set("state", Json("done"));
-      item.set("status", status_to_json(e.reply.status));
-      item.set("body", e.reply.body);
-    } else {
-      item.set("state", Json("pending"));
-    }
-    entries.push_back(std::move(item));
-  }
-  return Json(JsonObject{{"entries", Json(std::move(entries))}});
+void DedupWindow::clear() {
+  entries_.clear();
+  order_.clear();
+  evicted_.clear();
 }
 
-Status DedupWindow::from_json(const Json& j) {
-  const JsonArray* items = nullptr;
-  CAIRN_RETURN_IF_ERROR(read_array(j, "entries", items));
-  CAIRN_RETURN_IF_ERROR(reject_unknown_fields(j, {"entries"}));
-  std::unordered_map<std::string, Entry> entries;
-  std::deque<std::string> order;
-  for (const Json& item : *items) {
-    CAIRN_RETURN_IF_ERROR(expect_object(item, "entries[]"));
-    CAIRN_RETURN_IF_ERROR(reject_unknown_fields(item, {"key", "state", "status", "body"}));
-    std::string k, state;
-    CAIRN_RETURN_IF_ERROR(read_string(item, "key", k));
-    CAIRN_RETURN_IF_ERROR(read_string(item, "state", state));
-    Entry e;
-    if (state == "done") {
-      const Json* st = item.find("status");
-      if (st == nullptr) return field_error("status", "is required");
-      e.state = State::kDone;
-      CAIRN_RETURN_IF_ERROR(status_from_json(*st, e.reply.status));
-      CAIRN_RETURN_IF_ERROR(read_value(item, "body", e.reply.body, Presence::kOptional));
-    } else if (state != "pending") {
-      return field_error("state", "must be \"pending\" or \"done\"");
-    }
-    if (!entries.emplace(k, std::move(e)).second) return snapshot_error("key", "repeats a key");
-    order.push_back(std::move(k));
-  }
-  entries_ = std::move(entries);
-  order_ = std::move(order);
-  evict_over_capacity();
-  return Status();
+std::vector<std::uint64_t> DedupWindow::take_evicted() {
+  std::vector<std::uint64_t> out;
+  out.swap(evicted_);
+  return out;
 }
 
 // ---- LatencyTracker ------------------------------------------------------------------

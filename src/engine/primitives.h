@@ -149,12 +149,14 @@ class AgentGovernor {
 };
 
 // ---- DedupWindow --------------------------------------------------------------------
-// Remembers the reply to the last `capacity` keyed requests. A retry with the
-// same (agent, key) gets the stored reply instead of a second effect. A key
-// whose first request is still in flight is `pending`; the engine attaches
-// the retry to it. Past `capacity`, the entry begun first is evicted (pending
-// or done). finish() of a key no longer known (evicted while pending) records
-// it afresh as done; begin() of a known key leaves it as it is.
+// Remembers the final reply to the last `capacity` keyed requests. A retry
+// with the same (agent, key) gets the stored reply instead of a second effect.
+// A key whose first request is still in flight is `pending`; the engine
+// attaches the retry to it. Pending keys are bounded by the engine's own
+// in-flight bounds (ingress, cycle, parked) and are never evicted; past
+// `capacity` done entries, the one finished first is evicted. Each done entry
+// may carry the number of its durable record (engine: keys::idempotency_record);
+// evicted record numbers are collected for the engine to delete.
 struct StoredReply {
   Status status;
   Json body;
@@ -167,24 +169,30 @@ class DedupWindow {
   State state(std::string_view agent, std::string_view key) const;
   // The stored reply. REQUIRES: state() == kDone.
   const StoredReply& reply(std::string_view agent, std::string_view key) const;
-  void begin(std::string_view agent, std::string_view key);                      // → kPending
-  void finish(std::string_view agent, std::string_view key, StoredReply reply);  // → kDone
-  void forget(std::string_view agent, std::string_view key);  // e.g. the command was refused
-  std::size_t size() const { return entries_.size(); }
+  void begin(std::string_view agent, std::string_view key);  // unknown → kPending
+  // → kDone (the newest done entry); `record` 0: no durable record.
+  void finish(std::string_view agent, std::string_view key, StoredReply reply,
+              std::uint64_t record = 0);
+  void forget(std::string_view agent, std::string_view key);  // a pending key: nothing happened
+  void clear();
+  std::size_t size() const { return entries_.size(); }  // pending + done
+  std::size_t done() const { return order_.size(); }
   std::size_t capacity() const { return capacity_; }
-  Json to_json() const;
-  Status from_json(const Json& j);
+  // Record numbers of evicted done entries, oldest first; the caller deletes them.
+  std::vector<std::uint64_t> take_evicted();
 
  private:
   struct Entry {
     State state = State::kPending;
     StoredReply reply;
+    std::uint64_t record = 0;
   };
   static std::string key_of(std::string_view agent, std::string_view key);
   void evict_over_capacity();
   std::size_t capacity_;
   std::unordered_map<std::string, Entry> entries_;
-  std::deque<std::string> order_;  // insertion order, oldest first (evicted past capacity)
+  std::deque<std::string> order_;  // done entries in finish order, oldest first
+  std::vector<std::uint64_t> evicted_;
 };
 
 // ---- LatencyTracker ------------------------------------------------------------------

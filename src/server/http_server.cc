@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -49,6 +50,11 @@ constexpr std::chrono::milliseconds kEngineReplyMax{30'000 + 60'000};
 // Pause after a failed accept (e.g. out of file descriptors).
 constexpr std::chrono::milliseconds kAcceptRetry{50};
 constexpr std::chrono::milliseconds kDrainPoll{20};
+// Lingering close after refusing a request whose body may still be arriving (RFC 9112 §9.6):
+// read and discard at most this long / this much before closing, so the close does not reset
+// the connection and destroy the error reply in the client's receive buffer.
+constexpr std::chrono::milliseconds kLingerMax{2'000};
+constexpr std::size_t kLingerBytesMax = 16u << 20;
 
 // A request waiting for its engine reply. The engine thread posts the reply
 // to the io thread, which fills it and cancels the timer the coroutine waits
@@ -329,7 +335,7 @@ struct Server::Impl {
                          : invalid("malformed HTTP request: " + ec.message(), "bad_request");
           HttpResponse r = error_response(s);
           metrics.record_request("invalid", r.status, 0);
-          co_await write_response(stream, r, false, 11);
+          if (co_await write_response(stream, r, false, 11)) co_await linger_close(stream);
           break;
         }
         http::request<http::string_body>& req = parser.get();
@@ -370,11 +376,29 @@ struct Server::Impl {
   awaitable<void> refuse(tcp::socket socket) {
     try {
       beast::tcp_stream stream(std::move(socket));
-      co_await write_response(
-          stream, error_response(unavailable("too many connections", "overloaded")), false, 11);
-      beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      if (co_await write_response(stream,
+                                  error_response(unavailable("too many connections", "overloaded")),
+                                  false, 11)) {
+        co_await linger_close(stream);
+      }
     } catch (const std::exception&) {
+    }
+  }
+
+  // Half-closes, then discards what the client still sends (bounded by kLingerMax and
+  // kLingerBytesMax) until it closes too; see kLingerMax.
+  awaitable<void> linger_close(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    stream.expires_after(kLingerMax);
+    std::array<char, 16384> sink;
+    std::size_t drained = 0;
+    while (drained < kLingerBytesMax) {
+      const std::size_t n = co_await stream.async_read_some(
+          asio::buffer(sink), asio::redirect_error(kUseAwaitable, ec));
+      if (ec) break;
+      drained += n;
     }
   }
 

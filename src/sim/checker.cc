@@ -367,17 +367,9 @@ void Checker::note_token(std::map<std::string, std::uint64_t>& seen, const std::
   if (fresh) return;
   const std::uint64_t before = it->second;
   it->second = seq;
-  for (std::uint64_t r : restart_seqs_) {
-    if (r >= before && r < seq) {
-      // The dedup window lives in memory (and in snapshots): a retry after a
-      // crash that lost its entry runs again. Counted, not a violation.
-      ++dup_after_restart_;
-      return;
-    }
-  }
+  // Idempotency records are durable: not even a crash lets a retry run twice.
   report("IDEM", "one idempotent request (token " + token + ") created two " + std::string(what) +
-                     " (seq " + std::to_string(before) + " and " + std::to_string(seq) +
-                     ") with no restart in between");
+                     " (seq " + std::to_string(before) + " and " + std::to_string(seq) + ")");
 }
 
 // ---- publishes and acknowledgements -------------------------------------------------------------
@@ -406,10 +398,6 @@ void Checker::on_publish(const std::vector<Event>& events) {
 void Checker::on_ack(AckedWrite w) {
   w.step = step_;
   acks_.push_back(std::move(w));
-}
-
-void Checker::on_restart() {
-  restart_seqs_.push_back(last_seq_);
 }
 
 void Checker::check_ack(const AckedWrite& w) {

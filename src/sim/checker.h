@@ -93,9 +93,6 @@ class Checker {
   void on_publish(const std::vector<Event>& events);
   // A 2xx reply to a mutation. Checked at the next scan().
   void on_ack(AckedWrite w);
-  // The engine restarted: remember where (duplicate tokens across a restart
-  // are the dedup window's documented limit, not a violation).
-  void on_restart();
   // I3 after a restart: every acknowledged write is visible in `bb`.
   void check_acks_against(const Blackboard& bb);
   // I8: `bb` equals a fresh load of the store. REQUIRES: the engine is idle
@@ -114,7 +111,6 @@ class Checker {
   bool found(std::string_view invariant) const;
   std::uint64_t events_checked() const { return last_seq_; }
   std::uint64_t replays_checked() const { return replays_checked_; }
-  std::uint64_t duplicates_after_restart() const { return dup_after_restart_; }
 
  private:
   struct IntentView {
@@ -164,11 +160,9 @@ class Checker {
   std::map<std::string, std::set<std::string>> held_;   // agent → intents it holds per the log
   std::map<std::string, std::uint64_t> intent_tokens_;  // spec.token → seq of intent.created
   std::map<std::string, std::uint64_t> hint_tokens_;    // reason → seq of hint.created
-  std::vector<std::uint64_t> restart_seqs_;             // last checked seq at each restart
   std::vector<AckedWrite> acks_;                        // all acknowledgements
   std::size_t acks_checked_ = 0;                        // prefix of acks_ checked in the log
   std::uint64_t replays_checked_ = 0;
-  std::uint64_t dup_after_restart_ = 0;
 };
 
 }  // namespace cairn::sim

@@ -189,7 +189,6 @@ class Simulator final : public World {
   std::unique_ptr<engine::Engine> engine_;
   std::uint64_t incarnation_ = 0;  // bumps at every engine crash
   std::optional<Json> snapshot_;
-  std::uint64_t snapshot_reply_index_ = 0;
   std::int64_t last_snapshot_at_ = 0;
   std::uint64_t next_replay_step_ = kReplayEverySteps;
   store::Version replayed_version_ = store::kAbsent;  // store version at the last I8 check
@@ -215,12 +214,12 @@ class Simulator final : public World {
   std::vector<KnownIntent> known_intents_;
   std::set<std::string> known_intent_set_;
 
-  // Idempotency: the first final reply per (caller, key), and which replies
-  // the engine's dedup window cannot know any more (lost in a crash).
+  // Idempotency: the first final reply per (caller, key). The engine writes
+  // final replies to keyed requests to the store with their effects, so a
+  // crash forgets none of them: only eviction past the window's capacity does.
   std::map<std::string, FirstReply> first_replies_;
   std::uint64_t reply_index_ = 0;
   std::uint64_t keyed_sent_ = 0;
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_ranges_;  // (from, to]
 
   SimSummary sum_;
   std::vector<std::string> log_;
@@ -561,9 +560,6 @@ void Simulator::check_idempotent(const engine::Request& req, const engine::Reply
     return;
   }
   const FirstReply& first = it->second;
-  for (const auto& [from, to] : lost_ranges_) {
-    if (first.index > from && first.index <= to) return;  // forgotten in a crash
-  }
   if (keyed_sent_ - first.keyed_at >= knobs_.engine.dedup_capacity / 2) return;  // evicted
   ++sum_.idem_compared;
   if (first.code != code || first.reason != r.status.reason() || first.body != body) {
@@ -592,8 +588,8 @@ void Simulator::arm_timer(std::optional<std::int64_t> deadline) {
 }
 
 void Simulator::maybe_snapshot() {
-  // Snapshots matter only to a restart (and cost a copy of the dedup
-  // window): none without crashes, none in the calm phase.
+  // Snapshots matter only to a restart: none without crashes, none in the
+  // calm phase.
   if (engine_ == nullptr || knobs_.engine_crash_every_ms == 0 || calm_ ||
       now_ < last_snapshot_at_ + knobs_.snapshot_every_ms) {
     return;
@@ -602,7 +598,6 @@ void Simulator::maybe_snapshot() {
   Result<Json> s = engine_->snapshot();
   if (!s.ok()) return;
   snapshot_ = std::move(s).value();
-  snapshot_reply_index_ = reply_index_;
   last_snapshot_at_ = now_;
   ++sum_.snapshots;
 }
@@ -618,9 +613,6 @@ void Simulator::crash_engine() {
   engine_.reset();
   ++incarnation_;
   timer_at_ = 0;
-  // The restarted engine's dedup window knows what the snapshot it is
-  // restored from knew; later replies are forgotten.
-  lost_ranges_.emplace_back(snapshot_ ? snapshot_reply_index_ : 0, reply_index_);
   queue_.remove_if(belongs_to_engine_process);
   // Requests the engine had accepted vanish with it (no reply will come);
   // those still on the network arrive later and are refused until restart.
@@ -650,7 +642,6 @@ void Simulator::restart_engine() {
   engine_->set_canary_broken_epoch_check(opt_.canary);
   ++(snapshot_ ? sum_.restores : sum_.fresh_starts);
   checker_.scan();
-  checker_.on_restart();
   checker_.check_acks_against(engine_->blackboard());
   checker_.check_replay(engine_->blackboard(), engine_now());
 }
@@ -791,7 +782,6 @@ void Simulator::summarize(SimResult& out) {
   out.trace_hash = to_hex(trace_.finish());
   sum_.steps = step_;
   sum_.sim_ms = now_ - t0_;
-  sum_.dup_after_restart = checker_.duplicates_after_restart();
   sum_.replay_checks = checker_.replays_checked();
   // Final states from the durable store (the engine may be down).
   SimClock clock(engine_now());
@@ -880,8 +870,7 @@ std::string result_details(const SimOptions& o, const SimResult& r) {
          n(s.clock_jumps) + ", agent pauses " + n(s.pauses) + ", agent crashes " +
          n(s.agent_crashes) + "\n";
   out += "  checks:  events " + n(s.events) + ", replay checks " + n(s.replay_checks) +
-         ", idempotent retries compared " + n(s.idem_compared) +
-         ", creates repeated across a restart " + n(s.dup_after_restart) + "\n";
+         ", idempotent retries compared " + n(s.idem_compared) + "\n";
   out += "  final:   facts " + n(s.facts) + ", hints " + n(s.hints) + ", intents";
   for (int i = 0; i < kIntentStateCount; ++i) {
     out += " " + std::string(state_name(static_cast<IntentState>(i))) + " " + n(s.intents[i]);

@@ -74,10 +74,9 @@ struct SimSummary {
   std::uint64_t pauses = 0;
   std::uint64_t agent_crashes = 0;
   std::uint64_t request_timeouts = 0;
-  std::uint64_t idem_compared = 0;      // keyed retries whose reply was compared
-  std::uint64_t dup_after_restart = 0;  // idempotent creates repeated across a restart
-  std::uint64_t replay_checks = 0;      // I8 fresh-load comparisons
-  std::uint64_t events = 0;             // durable events at the end
+  std::uint64_t idem_compared = 0;  // keyed retries whose reply was compared
+  std::uint64_t replay_checks = 0;  // I8 fresh-load comparisons
+  std::uint64_t events = 0;         // durable events at the end
   std::uint64_t facts = 0;
   std::uint64_t hints = 0;
   std::uint64_t intents[kIntentStateCount] = {};  // final state counts

@@ -323,6 +323,126 @@ TEST(EngineIdempotency, AFailedCommitForgetsTheKeySoTheRetryRuns) {
   EXPECT_TRUE(d.reply(b).body.find("created")->as_bool());
 }
 
+// ---- durable idempotency records -----------------------------------------------------------
+
+std::size_t idempotency_records(store::Store& s) {
+  auto page = s.range(keys::kIdempotency, "", 1000);
+  CAIRN_ASSERT(page.ok());
+  return page->entries.size();
+}
+
+// A crash loses the engine's memory: a new engine loaded from the store must
+// still answer a retry with the original reply, for a success and a refusal.
+TEST(EngineIdempotency, RepliesSurviveACrashAndALoadFromTheStore) {
+  Driver d;
+  const std::string id = d.make_intent();
+  const RequestId a = d.send("a1", Claim{id}, "claim-1");
+  const RequestId bad = d.send("a1", Claim{"no-such-intent"}, "claim-2");
+  d.settle();
+  ASSERT_TRUE(d.reply(a).status.ok());
+  ASSERT_EQ(d.reply(bad).status.code(), Code::kNotFound);
+  EXPECT_EQ(idempotency_records(d.store), 2u);
+
+  Engine fresh(EngineConfig{}, 99, d.now);  // no snapshot: only the store
+  ASSERT_TRUE(fresh.load(d.store).ok());
+  ASSERT_TRUE(fresh.submit(Request{100, "a1", "claim-1", Claim{id}}).ok());
+  ASSERT_TRUE(fresh.submit(Request{101, "a1", "claim-2", Claim{"no-such-intent"}}).ok());
+  ASSERT_TRUE(fresh.submit(Request{102, "a2", "claim-1", Claim{id}}).ok());  // another caller
+  std::map<RequestId, ReplyEffect> got;
+  for (int i = 0; i < 10; ++i) {
+    PollResult r = fresh.poll(d.now);
+    for (Effect& e : r.effects) {
+      if (auto* re = std::get_if<ReplyEffect>(&e)) got[re->request] = std::move(*re);
+      if (auto* c = std::get_if<CommitEffect>(&e)) {
+        fresh.complete_commit(c->commit_id, d.store.commit(c->batch));
+      }
+    }
+  }
+  ASSERT_EQ(got.count(100), 1u);
+  EXPECT_TRUE(got[100].status.ok());
+  EXPECT_EQ(to_json(got[100].body), to_json(d.reply(a).body));  // same epoch and expiry
+  ASSERT_EQ(got.count(101), 1u);
+  EXPECT_EQ(got[101].status.code(), Code::kNotFound);
+  EXPECT_EQ(got[101].status.message(), d.reply(bad).status.message());
+  // a2's claim-1 is its own request: it runs, and a1 holds the lease.
+  ASSERT_EQ(got.count(102), 1u);
+  EXPECT_EQ(got[102].status.reason(), "already_claimed");
+  EXPECT_EQ(fresh.counters().get("dedup.replayed"), 2u);
+  EXPECT_EQ(fresh.blackboard().intent(id)->st.epoch, 1u);  // claimed once
+}
+
+TEST(EngineIdempotency, ARefusalWithAKeyIsCommittedEvenWhenNothingElseChanged) {
+  Driver d;
+  const int commits = d.commits;
+  const std::uint64_t seq = d.engine.blackboard().last_seq();
+  const RequestId a = d.send("a1", Cancel{"missing"}, "k");
+  const RequestId b = d.send("a1", Cancel{"missing"});  // no key: nothing to write
+  d.settle();
+  EXPECT_EQ(d.reply(a).status.code(), Code::kNotFound);
+  EXPECT_EQ(d.reply(b).status.code(), Code::kNotFound);
+  EXPECT_EQ(d.commits, commits + 1);                 // only the record
+  EXPECT_EQ(d.engine.blackboard().last_seq(), seq);  // no event
+  EXPECT_EQ(idempotency_records(d.store), 1u);
+}
+
+TEST(EngineIdempotency, AKeysOnlyBatchInDoubtIsResolvedByItsRecord) {
+  for (const auto fault :
+       {store::CommitFault::kUnknownApplied, store::CommitFault::kUnknownNotApplied}) {
+    Driver d;
+    d.faulty.fail_next_commit(fault);
+    const RequestId a = d.send("a1", Cancel{"missing"}, "k");
+    d.settle();
+    EXPECT_EQ(d.reply(a).status.code(), Code::kOutcomeUnknown);
+    EXPECT_EQ(d.resyncs, 1);
+    const bool applied = fault == store::CommitFault::kUnknownApplied;
+    EXPECT_EQ(d.engine.counters().get(applied ? "resync.applied" : "resync.not_applied"), 1u);
+    EXPECT_EQ(idempotency_records(d.store), applied ? 1u : 0u);
+    const RequestId b = d.send("a1", Cancel{"missing"}, "k");
+    d.settle();
+    EXPECT_EQ(d.reply(b).status.code(), Code::kNotFound);
+    EXPECT_EQ(d.engine.counters().get("dedup.replayed"), applied ? 1u : 0u);
+  }
+}
+
+TEST(EngineIdempotency, EvictedRecordsAreDeletedSoTheStoreKeepsTheWindowSize) {
+  EngineConfig cfg;
+  cfg.dedup_capacity = 4;
+  Driver d(cfg);
+  for (int i = 0; i < 20; ++i) {
+    FactBody f;
+    f.kind = "obs";
+    f.content = Json(static_cast<std::int64_t>(i));
+    d.send("p", PostFact{f}, "k" + std::to_string(i));
+    d.settle();
+  }
+  // The window holds 4; the newest batch deleted the ones evicted before it.
+  EXPECT_LE(idempotency_records(d.store), 5u);
+  EXPECT_GE(idempotency_records(d.store), 4u);
+  Engine fresh(cfg, 1, d.now);
+  ASSERT_TRUE(fresh.load(d.store).ok());
+  EXPECT_EQ(fresh.counters().get("dedup.loaded"), 4u);
+  // The newest key is still answered from the store after a reload.
+  FactBody f;
+  f.kind = "obs";
+  f.content = Json(static_cast<std::int64_t>(19));
+  ASSERT_TRUE(fresh.submit(Request{1, "p", "k19", PostFact{f}}).ok());
+  PollResult r = fresh.poll(d.now);
+  ASSERT_EQ(r.effects.size(), 1u);
+  const auto* re = std::get_if<ReplyEffect>(&r.effects[0]);
+  ASSERT_NE(re, nullptr);
+  EXPECT_TRUE(re->body.find("created")->as_bool());  // the original reply, not "already there"
+}
+
+TEST(EngineIdempotency, CorruptRecordsFailTheLoad) {
+  Driver d;
+  store::Batch b;
+  b.mutations.push_back(
+      store::Mutation{store::Mutation::Op::kPut, keys::idempotency_record(1), "{not json"});
+  ASSERT_TRUE(d.store.commit(b).ok());
+  Engine fresh(EngineConfig{}, 1, d.now);
+  EXPECT_EQ(fresh.load(d.store).code(), Code::kInternal);
+}
+
 // Found by the simulator: after outcome_unknown the key must not be
 // forgotten before the resync, or a retried create makes a second intent.
 TEST(EngineIdempotency, AfterOutcomeUnknownTheRetryGetsTheRealOutcome) {
@@ -443,13 +563,18 @@ TEST(EngineGates, RepeatedFailuresBackTheAgentOff) {
   const auto epoch = static_cast<std::uint64_t>(*d.reply(c).body.find("epoch")->int_if());
   d.send("a1", Fail{a, epoch, "broke", true});
   d.settle();
-  const RequestId blocked = d.send("a1", Claim{b});
+  const std::size_t records = idempotency_records(d.store);
+  const RequestId blocked = d.send("a1", Claim{b}, "claim-b");
   d.settle();
   EXPECT_EQ(d.reply(blocked).status.reason(), "agent_backoff");
+  // "Not now" is not a final reply: it is not recorded, and the retry with
+  // the same key runs once the backoff is over.
+  EXPECT_EQ(idempotency_records(d.store), records);
   d.now += AgentBackoff::kDefaultBaseMs;
-  const RequestId ok = d.send("a1", Claim{b});
+  const RequestId ok = d.send("a1", Claim{b}, "claim-b");
   d.settle();
   EXPECT_TRUE(d.reply(ok).status.ok()) << d.reply(ok).status.to_string();
+  EXPECT_EQ(idempotency_records(d.store), records + 1);
 }
 
 TEST(EngineGates, AnAgentIsDownAfterRepeatedExpiriesAndUpAfterSuccess) {

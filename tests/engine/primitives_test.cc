@@ -347,17 +347,19 @@ TEST(DedupStatusJson, RejectsMalformedStatuses) {
   }
 }
 
-TEST(DedupWindow, DefaultCapacityIs8192) {
+TEST(DedupWindow, DefaultCapacityIs8192DoneEntries) {
   EXPECT_EQ(DedupWindow::kDefaultCapacity, 8192u);
   DedupWindow w;
   EXPECT_EQ(w.capacity(), 8192u);
-  for (int i = 0; i < 8192 + 10; ++i) w.begin("a", "k" + std::to_string(i));
+  for (int i = 0; i < 8192 + 10; ++i) {
+    w.finish("a", "k" + std::to_string(i), StoredReply{Status(), Json(i)});
+  }
   EXPECT_EQ(w.size(), 8192u);
   EXPECT_EQ(w.state("a", "k9"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(w.state("a", "k10"), DedupWindow::State::kPending);
+  EXPECT_EQ(w.state("a", "k10"), DedupWindow::State::kDone);
 }
 
-TEST(DedupWindow, PendingThenDoneThenEvicted) {
+TEST(DedupWindow, PendingThenDoneThenEvictedInFinishOrder) {
   DedupWindow w(2);
   EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kUnknown);
   w.begin("a", "k1");
@@ -376,23 +378,23 @@ TEST(DedupWindow, PendingThenDoneThenEvicted) {
   // begin of a known key changes nothing.
   w.begin("a", "k1");
   EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kDone);
-  EXPECT_EQ(w.size(), 2u);
+  EXPECT_EQ(w.done(), 2u);
 
-  // Past capacity the first begun goes, whatever its state.
-  w.begin("a", "k2");
-  EXPECT_EQ(w.size(), 2u);
+  // Pending keys are never evicted and do not count against the capacity.
+  for (int i = 0; i < 5; ++i) w.begin("p", std::to_string(i));
+  EXPECT_EQ(w.size(), 7u);
+  EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kDone);
+  EXPECT_EQ(w.state("p", "0"), DedupWindow::State::kPending);
+
+  // Past capacity the done entry finished first goes; pending ones stay.
+  w.finish("p", "3", StoredReply{Status(), Json("three")});
   EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kUnknown);
   EXPECT_EQ(w.state("b", "k1"), DedupWindow::State::kDone);
-  EXPECT_EQ(w.state("a", "k2"), DedupWindow::State::kPending);
-  w.begin("a", "k3");
+  EXPECT_EQ(w.state("p", "3"), DedupWindow::State::kDone);
+  w.finish("p", "0", StoredReply{Status(), Json("zero")});
   EXPECT_EQ(w.state("b", "k1"), DedupWindow::State::kUnknown);
-  w.begin("a", "k4");  // evicts a/k2 while it is pending
-  EXPECT_EQ(w.state("a", "k2"), DedupWindow::State::kUnknown);
-  // Its late finish records it afresh, as the newest entry.
-  w.finish("a", "k2", StoredReply{Status(), Json("late")});
-  EXPECT_EQ(w.state("a", "k2"), DedupWindow::State::kDone);
-  EXPECT_EQ(w.state("a", "k3"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(w.state("a", "k4"), DedupWindow::State::kPending);
+  EXPECT_EQ(w.state("p", "1"), DedupWindow::State::kPending);
+  EXPECT_EQ(w.done(), 2u);
 }
 
 TEST(DedupWindow, KeysDoNotCollideAcrossTheSeparator) {
@@ -402,62 +404,37 @@ TEST(DedupWindow, KeysDoNotCollideAcrossTheSeparator) {
   EXPECT_EQ(w.state("abc", ""), DedupWindow::State::kUnknown);
 }
 
-TEST(DedupWindow, ForgetDropsTheKeyAndItsPlaceInLine) {
+TEST(DedupWindow, ForgetDropsOnlyPendingKeys) {
   DedupWindow w(3);
   w.begin("a", "k1");
   w.begin("a", "k2");
-  w.begin("a", "k3");
+  w.finish("a", "k3", StoredReply{Status(), Json(3)});
   w.forget("a", "k2");
   w.forget("a", "unknown");  // no-op
+  w.forget("a", "k3");       // done: a reply was sent, it stays
   EXPECT_EQ(w.size(), 2u);
   EXPECT_EQ(w.state("a", "k2"), DedupWindow::State::kUnknown);
-  w.begin("a", "k4");  // fits: no eviction
   EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kPending);
-  w.begin("a", "k2");  // re-begun: newest; k1 goes
-  EXPECT_EQ(w.state("a", "k1"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(w.state("a", "k3"), DedupWindow::State::kPending);
-  w.begin("a", "k5");  // then k3
-  EXPECT_EQ(w.state("a", "k3"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(w.state("a", "k2"), DedupWindow::State::kPending);
+  EXPECT_EQ(w.state("a", "k3"), DedupWindow::State::kDone);
 }
 
-TEST(DedupWindow, JsonRoundTripKeepsRepliesAndOrder) {
-  DedupWindow w(3);
-  w.begin("a", "k1");
-  w.finish("a", "k1",
-           StoredReply{conflict("held by b", "lease_held",
-                                Json(JsonObject{{"holder", Json("b")}, {"until", Json(99)}})),
-                       Json()});
-  w.begin("a", "k2");
-  w.finish("a", "k2", StoredReply{Status(), Json(JsonObject{{"id", Json("f1")}})});
-  w.begin("b", "k1");
-  DedupWindow r(3);
-  r.begin("z", "old");
-  reload(w, r);
-  EXPECT_EQ(cairn::to_json(r.to_json()), cairn::to_json(w.to_json()));
-  EXPECT_EQ(r.state("z", "old"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(r.state("b", "k1"), DedupWindow::State::kPending);
-  ASSERT_EQ(r.state("a", "k1"), DedupWindow::State::kDone);
-  const Status& st = r.reply("a", "k1").status;
-  EXPECT_EQ(st.code(), Code::kConflict);
-  EXPECT_EQ(st.message(), "held by b");
-  EXPECT_EQ(st.reason(), "lease_held");
-  EXPECT_EQ(cairn::to_json(st.details()), R"({"holder":"b","until":99})");
-  EXPECT_EQ(cairn::to_json(r.reply("a", "k2").body), R"({"id":"f1"})");
-  r.begin("c", "k");  // a/k1 was first, and still is after the restore
-  EXPECT_EQ(r.state("a", "k1"), DedupWindow::State::kUnknown);
-  EXPECT_EQ(r.state("a", "k2"), DedupWindow::State::kDone);
-
-  // A window restored with a smaller capacity keeps the newest entries.
-  DedupWindow small(1);
-  reload(w, small);
-  EXPECT_EQ(small.size(), 1u);
-  EXPECT_EQ(small.state("b", "k1"), DedupWindow::State::kPending);
-
-  Result<Json> bad = parse_json(R"({"entries":[{"key":"x","state":"weird"}]})");
-  ASSERT_TRUE(bad.ok());
-  EXPECT_EQ(r.from_json(*bad).code(), Code::kInvalid);
-  EXPECT_EQ(r.state("a", "k2"), DedupWindow::State::kDone);  // unchanged
+TEST(DedupWindow, EvictedRecordNumbersAreHandedOutOnce) {
+  DedupWindow w(2);
+  w.finish("a", "k1", StoredReply{Status(), Json(1)}, 11);
+  w.finish("a", "k2", StoredReply{Status(), Json(2)});  // no record
+  w.finish("a", "k3", StoredReply{Status(), Json(3)}, 13);
+  w.finish("a", "k4", StoredReply{Status(), Json(4)}, 14);
+  EXPECT_EQ(w.take_evicted(), (std::vector<std::uint64_t>{11}));  // k2 had none
+  EXPECT_TRUE(w.take_evicted().empty());
+  // A key finished again (a reload over a live window) keeps the newer reply
+  // and hands out the older record.
+  w.finish("a", "k4", StoredReply{Status(), Json(44)}, 24);
+  EXPECT_EQ(cairn::to_json(w.reply("a", "k4").body), "44");
+  EXPECT_EQ(w.take_evicted(), (std::vector<std::uint64_t>{14}));
+  EXPECT_EQ(w.done(), 2u);
+  w.clear();
+  EXPECT_EQ(w.size(), 0u);
+  EXPECT_EQ(w.state("a", "k4"), DedupWindow::State::kUnknown);
 }
 
 // ---- LatencyTracker ----------------------------------------------------------------------

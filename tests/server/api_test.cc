@@ -360,5 +360,28 @@ TEST(ServerRestart, LeasesAndEventSequenceSurvive) {
   srv.remove_data();
 }
 
+TEST(ServerRestart, IdempotencyKeysAreAnsweredAfterARestart) {
+  TestServer srv;
+  srv.start();
+  auto f = srv.post("/v1/facts", R"({"kind":"obs","content":1})");
+  const std::string body = R"({"kind":"job","from_facts":[")" + str(f.json(), "id") + "\"]}";
+  auto a = srv.post("/v1/intents", body, {{"Idempotency-Key", "create-1"}});
+  ASSERT_EQ(a.status, 201);
+  auto missing = srv.post("/v1/intents/nope/cancel", "{}", {{"Idempotency-Key", "cancel-1"}});
+  ASSERT_EQ(missing.status, 404);
+  srv.stop();
+
+  srv.start();
+  auto b = srv.post("/v1/intents", body, {{"Idempotency-Key", "create-1"}});
+  EXPECT_EQ(b.status, 201);
+  EXPECT_EQ(b.body, a.body);  // the first reply, byte for byte
+  auto again = srv.post("/v1/intents/nope/cancel", "{}", {{"Idempotency-Key", "cancel-1"}});
+  EXPECT_EQ(again.status, 404);
+  EXPECT_EQ(again.body, missing.body);
+  EXPECT_EQ(num(*srv.get("/v1/state").json().find("intents"), "open"), 1);  // created once
+  srv.stop();
+  srv.remove_data();
+}
+
 }  // namespace
 }  // namespace cairn::testing
