@@ -12,6 +12,9 @@
 #                       agents), and restart time with 1M intents (bench/run-http-bench)
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
+#   make soak           the crash test (kill -9 cairnd under concurrent writers,
+#                       restart, check) over SOAK_CYCLES cycles (default 2000;
+#                       `make test` runs 100); SOAK_SEED=N replays a seed
 #   make run            install deps, build, start cairnd on SQLite (./cairn-data, :7400)
 #   make demo           build and run the in-memory tour (build/bin/cairn-demo)
 #   make format         clang-format -i every C++ file in src/ tests/ bench/ apps/
@@ -35,8 +38,8 @@ FORMAT_DIRS := src tests bench apps
 
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
-.PHONY: all build test native-test asan-test wasm-test wasm-build bench bench-http sim run demo \
-        deps format format-check clean spec-lint
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench bench-http sim soak run \
+        demo deps format format-check clean spec-lint
 
 all: build
 
@@ -143,6 +146,13 @@ sim: build
 	cat $(SIM_DIR)/part-*.txt | awk -v secs=$$secs -v steps=$(SIM_STEPS) \
 	  '/^seed /{n++; s+=$$6} /^seed .* violation /{v++} END{printf "make sim: %d seeds (%d fault steps each, %d steps in all) in %d s on $(JOBS) processes: %d with violations\n", n, steps, s, secs, v}'; \
 	exit $$status
+
+# The crash test (tests/crash) over many more kill cycles than `make test`;
+# a fresh data directory every 50 cycles. Prints its seed; SOAK_SEED replays one.
+SOAK_CYCLES ?= 2000
+SOAK_SEED ?=
+soak: build
+	CAIRN_CRASH_CYCLES=$(SOAK_CYCLES) CAIRN_CRASH_SEED=$(SOAK_SEED) $(BUILD_DIR)/bin/cairn_crash_tests
 
 # The server on the embedded SQLite default (data in ./cairn-data, override
 # with DATA=... LISTEN=...). It prints its URL; Ctrl-C stops it cleanly.
