@@ -112,6 +112,18 @@ HttpResponse json_response(int status, const Json& body) {
 
 // Refuses parameters a route does not take (a typo such as ?kinds= would
 // otherwise silently widen a list) and parameters given twice.
+// Empty: no key. Otherwise 1..max bytes of visible ASCII.
+Status check_idempotency_key(std::string_view key, std::size_t max) {
+  bool visible = true;
+  for (char c : key) visible = visible && c >= 0x21 && c <= 0x7e;
+  if (key.size() <= max && visible) return Status();
+  return invalid(
+      "Idempotency-Key must be 1.." + std::to_string(max) + " bytes of visible ASCII (0x21-0x7e)",
+      "bad_request",
+      Json(JsonObject{{"field", Json("Idempotency-Key")},
+                      {"max", Json(static_cast<std::uint64_t>(max))}}));
+}
+
 Status check_query_names(const Query& q, std::initializer_list<std::string_view> allowed) {
   for (std::size_t i = 0; i < q.params.size(); ++i) {
     const std::string& k = q.params[i].first;
@@ -383,6 +395,8 @@ Planned Api::plan(const HttpRequest& req) {
                        std::initializer_list<std::string_view> query_allowed = {}) -> Result<Ctx> {
     CAIRN_ASSIGN_OR_RETURN(Principal p, authorize(req, Scope::kAgent));
     CAIRN_RETURN_IF_ERROR(query_names(query_allowed));
+    CAIRN_RETURN_IF_ERROR(
+        check_idempotency_key(req.idempotency_key, config_.limits.idempotency_key_bytes_max));
     CAIRN_ASSIGN_OR_RETURN(Json body, parse_body(req, allow_empty));
     return Ctx{std::move(p), std::move(body)};
   };

@@ -87,6 +87,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
       ServerLimits& x = c.limits;
       read_scalar(l, "body_bytes_max", x.body_bytes_max);
       read_scalar(l, "header_bytes_max", x.header_bytes_max);
+      read_scalar(l, "idempotency_key_bytes_max", x.idempotency_key_bytes_max);
       read_scalar(l, "connections_max", x.connections_max);
       read_scalar(l, "idle_timeout_ms", x.idle_timeout_ms);
       read_scalar(l, "write_timeout_ms", x.write_timeout_ms);

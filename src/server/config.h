@@ -31,6 +31,9 @@ struct ServerLimits {
   // Request body; a fact's content may be 1 MiB, plus room for the envelope.
   std::size_t body_bytes_max = (1u << 20) + (64u << 10);
   std::size_t header_bytes_max = 16u << 10;
+  // An Idempotency-Key: 1..this many bytes of visible ASCII (the engine keeps
+  // every key of its window in memory and in the store).
+  std::size_t idempotency_key_bytes_max = 255;
   std::size_t connections_max = 10'000;
   // A connection idle (or reading one request) longer than this is closed.
   std::int64_t idle_timeout_ms = 60'000;

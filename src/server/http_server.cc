@@ -196,6 +196,8 @@ struct Server::Impl {
     res.set(http::field::content_type, r.content_type);
     if (r.retry_after_s > 0) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
     if (!r.allow.empty()) res.set(http::field::allow, r.allow);
+    // RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+    if (r.status == 401) res.set(http::field::www_authenticate, "Bearer realm=\"cairn\"");
     res.keep_alive(keep);
     res.body() = r.body;
     res.prepare_payload();

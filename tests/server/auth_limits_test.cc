@@ -27,6 +27,7 @@ TEST(Auth, TokensScopesAndImpersonation) {
   auto none = srv.post("/v1/facts", fact);
   EXPECT_EQ(none.status, 401);
   EXPECT_EQ(none.code(), "unauthenticated");
+  EXPECT_EQ(none.headers["www-authenticate"], "Bearer realm=\"cairn\"");
   EXPECT_EQ(srv.post("/v1/facts", fact, bearer("wrong")).status, 401);
   EXPECT_EQ(srv.get("/v1/state").status, 401);
   EXPECT_EQ(srv.get("/healthz").status, 200);

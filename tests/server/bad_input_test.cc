@@ -685,10 +685,19 @@ std::vector<Case> cases(const Ids& id) {
                   "invalid_target", false));
   c.push_back(raw("unknown_route_raw_bytes", "GET /\xc3\x28 HTTP/1.1\r\nHost: x\r\n\r\n", 400,
                   "invalid_target", false));
-  c.push_back(raw("idempotency_key_not_utf8",
-                  post_bytes("/v1/facts", "{",
+  c.push_back(raw("idempotency_key_not_ascii",
+                  post_bytes("/v1/facts", good_fact,
                              "Content-Type: application/json\r\nIdempotency-Key: \xff\xfe\r\n"),
-                  400, "invalid_json", false));
+                  400, "bad_request", false));
+  c.push_back(raw("idempotency_key_over_idempotency_key_bytes_max",
+                  post_bytes("/v1/facts", good_fact,
+                             "Content-Type: application/json\r\nIdempotency-Key: " +
+                                 std::string(256, 'k') + "\r\n"),
+                  400, "bad_request", false));
+  c.push_back(raw("idempotency_key_with_a_space",
+                  post_bytes("/v1/facts", good_fact,
+                             "Content-Type: application/json\r\nIdempotency-Key: a b\r\n"),
+                  400, "bad_request", false));
   c.push_back(raw("content_type_missing_with_body", post_bytes("/v1/facts", good_fact, ""), 415,
                   "unsupported_media_type", false));
   c.push_back(raw("post_without_content_length",
@@ -842,6 +851,10 @@ TEST_F(BadInput, BoundariesAreAccepted) {
   EXPECT_EQ(fact(R"({"kind":")" + std::string(128, 'k') + R"(","content":1})").status, 201);
   EXPECT_EQ(fact(R"({"kind":"obs","content":)" + repeat_list("0", 100'000) + "}").status, 201);
   EXPECT_EQ(fact(R"({"kind":"obs","content":-0})").status / 100, 2);
+  EXPECT_EQ(c.request("POST", "/v1/facts", R"({"kind":"obs","content":"keyed"})",
+                      {{"Idempotency-Key", std::string(255, 'k')}})
+                .status,
+            201);
   // Chunked transfer coding is HTTP/1.1: the body is reassembled.
   const std::string body = R"({"kind":"obs","content":"chunked"})";
   const HttpResult r = c.raw(
