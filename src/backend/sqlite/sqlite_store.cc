@@ -286,11 +286,6 @@ Status SqliteStore::configure(const SqliteOptions& options, bool read_only) {
     return unavailable("SQLite did not accept foreign_keys=ON", "foreign_keys_unavailable");
   }
   if (read_only) CAIRN_RETURN_IF_ERROR(exec(db, "PRAGMA query_only=ON", "set query_only"));
-  if (!read_only && options.wal_autocheckpoint_frames > 0) {
-    CAIRN_RETURN_IF_ERROR(
-        exec(db, "PRAGMA wal_autocheckpoint=" + std::to_string(options.wal_autocheckpoint_frames),
-             "set wal_autocheckpoint"));
-  }
   return Status();
 }
 

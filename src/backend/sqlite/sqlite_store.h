@@ -68,12 +68,6 @@ struct SqliteOptions {
   // How long a statement waits for another connection's lock before the
   // call fails `unavailable`.
   int busy_timeout_ms = 5'000;
-  // The WAL is checkpointed into the database file when it passes this many
-  // frames (pages). SQLite's default, 1,000, checkpoints every few group
-  // commits and writes the same hot pages (index tails, counters) over and
-  // over; 16,384 (a WAL of up to 64 MiB with 4 KiB pages) measured ~25% more
-  // claim→conclude cycles over HTTP (docs/benchmarks.md). 0: SQLite's default.
-  int wal_autocheckpoint_frames = 16'384;
   // Replaces builtin_migrations() (tests only: simulate a failing step or a
   // newer binary). Empty: the built-in list.
   std::span<const Migration> migrations = {};

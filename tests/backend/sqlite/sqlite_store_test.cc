@@ -129,7 +129,6 @@ TEST(SqliteStore, LiveConnectionIsWalWithFullSync) {
   EXPECT_EQ(s->pragma("synchronous").value(), "2");  // FULL
   EXPECT_EQ(s->pragma("foreign_keys").value(), "1");
   EXPECT_EQ(s->pragma("busy_timeout").value(), "5000");
-  EXPECT_EQ(s->pragma("wal_autocheckpoint").value(), "16384");
   EXPECT_EQ(s->pragma("journal_mode;drop").status().code(), Code::kInvalid);
 }
 
