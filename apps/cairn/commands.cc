@@ -67,6 +67,21 @@ Session open_session(const Globals& g) {
   return Session{std::move(c).value(), kExitOk};
 }
 
+// One call on a fresh session: a refusal is reported (exit code by status);
+// a reply is printed as JSON with --json, otherwise by `human`.
+template <class Call, class Human>
+int call_and_print(const Globals& g, Call&& call, Human&& human) {
+  Session s = open_session(g);
+  if (!s.client) return s.exit_code;
+  auto r = call(*s.client);
+  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
+  if (g.json) {
+    print_json_line(*r);
+    return kExitOk;
+  }
+  return human(*r);
+}
+
 std::string key_or_new(const std::string& given) {
   return given.empty() ? Client::new_idempotency_key() : given;
 }
@@ -288,50 +303,41 @@ int fact_add(const Globals& g, const FactAddArgs& a) {
   set_if(body, "content_type", a.content_type);
   if (!a.derived_from.empty()) body.set("derived_from", string_array(a.derived_from));
   set_if(body, "creator", a.creator);
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->post_fact(body, key_or_new(a.idempotency_key));
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    std::printf("%s\n", text_of(*r, "id").c_str());
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.post_fact(body, key_or_new(a.idempotency_key)); },
+      [&](const Json& reply) {
+        std::printf("%s\n", text_of(reply, "id").c_str());
+        return kExitOk;
+      });
 }
 
 int fact_get(const Globals& g, const std::string& id) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->get_fact(id);
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    print_fact(g, *r);
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.get_fact(id); },
+      [&](const Json& reply) {
+        print_fact(g, reply);
+        return kExitOk;
+      });
 }
 
 int fact_ls(const Globals& g, const ListArgs& a) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r =
-      list_pages(a, "facts", [&](const client::ListQuery& q) { return s.client->list_facts(q); });
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-    return kExitOk;
-  }
-  Table t({"SEQ", "ID", "KIND", "CREATOR", "RECORDED", "DERIVED_FROM", "CONTENT"});
-  for (const Json& f : member(*r, "facts").as_array()) {
-    t.add({text_of(f, "seq"), text_of(f, "id"), text_of(f, "kind"), text_of(f, "creator"),
-           format_time_ms(member(f, "recorded_at")), refs_of(member(f, "derived_from"), g.wide),
-           preview(member(f, "content"), 40, g.wide)});
-  }
-  t.print(stdout);
-  if (!a.all) print_more_hint(*r, "fact ls");
-  return kExitOk;
+  return call_and_print(
+      g,
+      [&](Client& c) {
+        return list_pages(a, "facts", [&](const client::ListQuery& q) { return c.list_facts(q); });
+      },
+      [&](const Json& reply) {
+        Table t({"SEQ", "ID", "KIND", "CREATOR", "RECORDED", "DERIVED_FROM", "CONTENT"});
+        for (const Json& f : member(reply, "facts").as_array()) {
+          t.add({text_of(f, "seq"), text_of(f, "id"), text_of(f, "kind"), text_of(f, "creator"),
+                 format_time_ms(member(f, "recorded_at")),
+                 refs_of(member(f, "derived_from"), g.wide),
+                 preview(member(f, "content"), 40, g.wide)});
+        }
+        t.print(stdout);
+        if (!a.all) print_more_hint(reply, "fact ls");
+        return kExitOk;
+      });
 }
 
 // ---- intents -----------------------------------------------------------------------
@@ -351,52 +357,43 @@ int intent_add(const Globals& g, const IntentAddArgs& a) {
   set_if(body, "lease_ttl_ms", a.lease_ttl_ms);
   set_if(body, "max_attempts", a.max_attempts);
   set_if(body, "creator", a.creator);
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->create_intent(body, key_or_new(a.idempotency_key));
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    std::printf("%s\n", text_of(*r, "id").c_str());
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.create_intent(body, key_or_new(a.idempotency_key)); },
+      [&](const Json& reply) {
+        std::printf("%s\n", text_of(reply, "id").c_str());
+        return kExitOk;
+      });
 }
 
 int intent_get(const Globals& g, const std::string& id) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->get_intent(id);
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    print_intent(*r);
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.get_intent(id); },
+      [&](const Json& reply) {
+        print_intent(reply);
+        return kExitOk;
+      });
 }
 
 int intent_ls(const Globals& g, const ListArgs& a) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = list_pages(a, "intents",
-                      [&](const client::ListQuery& q) { return s.client->list_intents(q); });
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-    return kExitOk;
-  }
-  Table t({"ID", "STATE", "KIND", "LANE", "PRIO", "EPOCH", "HOLDER", "ATTEMPTS", "RESULT"});
-  for (const Json& in : member(*r, "intents").as_array()) {
-    const Json res = member(in, "result");
-    t.add({text_of(in, "id"), text_of(in, "state"), text_of(in, "kind"), text_of(in, "lane"),
-           text_of(in, "priority"), text_of(in, "epoch"), text_of(in, "holder"),
-           text_of(in, "attempts") + "/" + text_of(in, "max_attempts"),
-           res.is_string() ? short_ref(res.as_string(), g.wide) : "-"});
-  }
-  t.print(stdout);
-  if (!a.all) print_more_hint(*r, "intent ls");
-  return kExitOk;
+  return call_and_print(
+      g,
+      [&](Client& c) {
+        return list_pages(a, "intents",
+                          [&](const client::ListQuery& q) { return c.list_intents(q); });
+      },
+      [&](const Json& reply) {
+        Table t({"ID", "STATE", "KIND", "LANE", "PRIO", "EPOCH", "HOLDER", "ATTEMPTS", "RESULT"});
+        for (const Json& in : member(reply, "intents").as_array()) {
+          const Json res = member(in, "result");
+          t.add({text_of(in, "id"), text_of(in, "state"), text_of(in, "kind"), text_of(in, "lane"),
+                 text_of(in, "priority"), text_of(in, "epoch"), text_of(in, "holder"),
+                 text_of(in, "attempts") + "/" + text_of(in, "max_attempts"),
+                 res.is_string() ? short_ref(res.as_string(), g.wide) : "-"});
+        }
+        t.print(stdout);
+        if (!a.all) print_more_hint(reply, "intent ls");
+        return kExitOk;
+      });
 }
 
 int intent_claim(const Globals& g, const ClaimArgs& a) {
@@ -469,28 +466,25 @@ int intent_lifecycle(const Globals& g, const std::string& verb, const LifecycleA
     if (!a.derived_from.empty()) result.set("derived_from", string_array(a.derived_from));
     body.set("result", std::move(result));
   }
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->intent_action(a.id, verb, body, key_or_new(a.idempotency_key));
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-    return kExitOk;
-  }
-  if (verb == "conclude") {
-    std::printf("%s\n", text_of(*r, "result").c_str());  // the result fact's id
-  } else if (verb == "heartbeat") {
-    Table t({"ID", "EPOCH", "LEASE_EXPIRES"});
-    t.add({a.id, text_of(*r, "epoch"), format_time_ms(member(*r, "lease_expires_at"))});
-    t.print(stdout);
-  } else {
-    std::string line = a.id + "  " + text_of(*r, "state");
-    if (const Json* nb = r->find("not_before"); nb != nullptr && !nb->is_null()) {
-      line += "  not_before " + format_time_ms(*nb);
-    }
-    std::printf("%s\n", line.c_str());
-  }
-  return kExitOk;
+  return call_and_print(
+      g,
+      [&](Client& c) { return c.intent_action(a.id, verb, body, key_or_new(a.idempotency_key)); },
+      [&](const Json& reply) {
+        if (verb == "conclude") {
+          std::printf("%s\n", text_of(reply, "result").c_str());  // the result fact's id
+        } else if (verb == "heartbeat") {
+          Table t({"ID", "EPOCH", "LEASE_EXPIRES"});
+          t.add({a.id, text_of(reply, "epoch"), format_time_ms(member(reply, "lease_expires_at"))});
+          t.print(stdout);
+        } else {
+          std::string line = a.id + "  " + text_of(reply, "state");
+          if (const Json* nb = reply.find("not_before"); nb != nullptr && !nb->is_null()) {
+            line += "  not_before " + format_time_ms(*nb);
+          }
+          std::printf("%s\n", line.c_str());
+        }
+        return kExitOk;
+      });
 }
 
 // ---- hints -------------------------------------------------------------------------
@@ -513,110 +507,93 @@ int hint_add(const Globals& g, const HintAddArgs& a) {
   set_if(body, "reason", a.reason);
   if (!a.derived_from.empty()) body.set("derived_from", string_array(a.derived_from));
   set_if(body, "creator", a.creator);
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->create_hint(body, key_or_new(a.idempotency_key));
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    std::printf("%s\n", text_of(*r, "id").c_str());
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.create_hint(body, key_or_new(a.idempotency_key)); },
+      [&](const Json& reply) {
+        std::printf("%s\n", text_of(reply, "id").c_str());
+        return kExitOk;
+      });
 }
 
 int hint_get(const Globals& g, const std::string& id) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->get_hint(id);
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    print_hint(*r);
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.get_hint(id); },
+      [&](const Json& reply) {
+        print_hint(reply);
+        return kExitOk;
+      });
 }
 
 int hint_rm(const Globals& g, const HintRmArgs& a) {
   Json body = Json::object();
   set_if(body, "creator", a.creator);
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->revoke_hint(a.id, body, key_or_new(a.idempotency_key));
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-  } else {
-    std::printf("%s  revoked\n", a.id.c_str());
-  }
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.revoke_hint(a.id, body, key_or_new(a.idempotency_key)); },
+      [&](const Json&) {
+        std::printf("%s  revoked\n", a.id.c_str());
+        return kExitOk;
+      });
 }
 
 int hint_ls(const Globals& g, const ListArgs& a) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r =
-      list_pages(a, "hints", [&](const client::ListQuery& q) { return s.client->list_hints(q); });
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-    return kExitOk;
-  }
-  Table t({"ID", "KIND", "EFFECT", "SELECTOR", "LIVE", "EXPIRES", "CREATOR", "REASON"});
-  for (const Json& h : member(*r, "hints").as_array()) {
-    t.add({text_of(h, "id"), text_of(h, "kind"), effect_text(member(h, "effect")),
-           selector_text(member(h, "selector")), text_of(h, "live"),
-           format_time_ms(member(h, "expires_at")), text_of(h, "creator"),
-           shorten(text_of(h, "reason"), 40, g.wide)});
-  }
-  t.print(stdout);
-  if (!a.all) print_more_hint(*r, "hint ls");
-  return kExitOk;
+  return call_and_print(
+      g,
+      [&](Client& c) {
+        return list_pages(a, "hints", [&](const client::ListQuery& q) { return c.list_hints(q); });
+      },
+      [&](const Json& reply) {
+        Table t({"ID", "KIND", "EFFECT", "SELECTOR", "LIVE", "EXPIRES", "CREATOR", "REASON"});
+        for (const Json& h : member(reply, "hints").as_array()) {
+          t.add({text_of(h, "id"), text_of(h, "kind"), effect_text(member(h, "effect")),
+                 selector_text(member(h, "selector")), text_of(h, "live"),
+                 format_time_ms(member(h, "expires_at")), text_of(h, "creator"),
+                 shorten(text_of(h, "reason"), 40, g.wide)});
+        }
+        t.print(stdout);
+        if (!a.all) print_more_hint(reply, "hint ls");
+        return kExitOk;
+      });
 }
 
 // ---- state, watch, verify ----------------------------------------------------------
 
 int state(const Globals& g) {
-  Session s = open_session(g);
-  if (!s.client) return s.exit_code;
-  auto r = s.client->state();
-  if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
-  if (g.json) {
-    print_json_line(*r);
-    return kExitOk;
-  }
-  Table t({"INTENTS", "COUNT"});
-  if (const JsonObject* by = member(*r, "intents").object_if()) {
-    for (const auto& [k, v] : *by) t.add({k, to_json(v)});
-  }
-  t.print(stdout);
-  // Per lane: one row per lane, one column per state.
-  if (const JsonObject* lanes = member(*r, "lanes").object_if(); lanes && !lanes->empty()) {
-    std::vector<std::string> states;
-    if (const JsonObject* by = member(*r, "intents").object_if()) {
-      for (const auto& [k, v] : *by) states.push_back(k);
-    }
-    std::vector<std::string> header{"LANE"};
-    for (std::string h : states) {
-      for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      header.push_back(std::move(h));
-    }
-    Table lt(header);
-    for (const auto& [lane, counts] : *lanes) {
-      std::vector<std::string> row{lane};
-      for (const std::string& st : states) {
-        const Json* n = counts.find(st);
-        row.push_back(n != nullptr ? to_json(*n) : "0");
-      }
-      lt.add(std::move(row));
-    }
-    std::printf("\n");
-    lt.print(stdout);
-  }
-  std::printf("\nfacts     %s\nlast_seq  %s\n", text_of(*r, "facts").c_str(),
-              text_of(*r, "last_seq").c_str());
-  return kExitOk;
+  return call_and_print(
+      g, [&](Client& c) { return c.state(); },
+      [&](const Json& reply) {
+        Table t({"INTENTS", "COUNT"});
+        if (const JsonObject* by = member(reply, "intents").object_if()) {
+          for (const auto& [k, v] : *by) t.add({k, to_json(v)});
+        }
+        t.print(stdout);
+        // Per lane: one row per lane, one column per state.
+        if (const JsonObject* lanes = member(reply, "lanes").object_if();
+            lanes && !lanes->empty()) {
+          std::vector<std::string> states;
+          if (const JsonObject* by = member(reply, "intents").object_if()) {
+            for (const auto& [k, v] : *by) states.push_back(k);
+          }
+          std::vector<std::string> header{"LANE"};
+          for (std::string h : states) {
+            for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            header.push_back(std::move(h));
+          }
+          Table lt(header);
+          for (const auto& [lane, counts] : *lanes) {
+            std::vector<std::string> row{lane};
+            for (const std::string& st : states) {
+              const Json* n = counts.find(st);
+              row.push_back(n != nullptr ? to_json(*n) : "0");
+            }
+            lt.add(std::move(row));
+          }
+          std::printf("\n");
+          lt.print(stdout);
+        }
+        std::printf("\nfacts     %s\nlast_seq  %s\n", text_of(reply, "facts").c_str(),
+                    text_of(reply, "last_seq").c_str());
+        return kExitOk;
+      });
 }
 
 int watch(const Globals& g, const WatchArgs& a) {
