@@ -159,6 +159,8 @@ struct AgentSamples {
     conclude_us.reserve(n);
     cycle_us.reserve(n);
   }
+  // A claim sent at c0, answered at c1, its conclude answered at c2.
+  void record_cycle(Clock::time_point c0, Clock::time_point c1, Clock::time_point c2);
 };
 
 // The measurement window, shared by the agents and the main thread.
@@ -270,6 +272,13 @@ RunStats run_agents(int agents, double warmup, double seconds, Body body, Edge o
 
 float us_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<float, std::micro>(b - a).count();
+}
+
+void AgentSamples::record_cycle(Clock::time_point c0, Clock::time_point c1, Clock::time_point c2) {
+  ++cycles;
+  claim_us.push_back(us_between(c0, c1));
+  conclude_us.push_back(us_between(c1, c2));
+  cycle_us.push_back(us_between(c0, c2));
 }
 
 // ---- cairnd as a child process ---------------------------------------------------------
@@ -507,12 +516,7 @@ int cmd_cairn(const Args& a) {
               if (cr.status == 0) return;
               continue;
             }
-            if (w.inside(c2)) {
-              ++out.cycles;
-              out.claim_us.push_back(us_between(c0, c1));
-              out.conclude_us.push_back(us_between(c1, c2));
-              out.cycle_us.push_back(us_between(c0, c2));
-            }
+            if (w.inside(c2)) out.record_cycle(c0, c1, c2);
           }
         },
         [&](bool begin) {
@@ -708,12 +712,7 @@ int cmd_pg(const Args& a) {
               continue;
             }
             PQclear(cr);
-            if (w.inside(c2)) {
-              ++out.cycles;
-              out.claim_us.push_back(us_between(c0, c1));
-              out.conclude_us.push_back(us_between(c1, c2));
-              out.cycle_us.push_back(us_between(c0, c2));
-            }
+            if (w.inside(c2)) out.record_cycle(c0, c1, c2);
           }
         },
         [&](bool begin) {
