@@ -355,9 +355,14 @@ Planned Api::plan(const HttpRequest& req) {
     return check_query_names(q, allowed);
   };
   // Reads: the read scope, then the query.
+  // Reads are rate-limited per caller too: the token's name, or one shared
+  // "anonymous" bucket when auth is off (loopback only).
+  std::string reader;
   auto read_guard = [&](std::initializer_list<std::string_view> allowed) -> Status {
-    CAIRN_RETURN_IF_ERROR(authorize(req, Scope::kRead).status());
-    return query_names(allowed);
+    CAIRN_ASSIGN_OR_RETURN(Principal p, authorize(req, Scope::kRead));
+    CAIRN_RETURN_IF_ERROR(query_names(allowed));
+    reader = p.authenticated ? p.name : std::string("anonymous");
+    return rate_check(reader);
   };
 
   if (is({"healthz"})) {
@@ -400,8 +405,11 @@ Planned Api::plan(const HttpRequest& req) {
     CAIRN_ASSIGN_OR_RETURN(Json body, parse_body(req, allow_empty));
     return Ctx{std::move(p), std::move(body)};
   };
-  auto engine_call = [&](engine::Command cmd, std::string caller, bool created_201) {
-    if (Status s = rate_check(caller); !s.ok()) return fail(std::move(s));
+  auto engine_call = [&](engine::Command cmd, std::string caller, bool created_201,
+                         bool rate_checked = false) {
+    if (!rate_checked) {
+      if (Status s = rate_check(caller); !s.ok()) return fail(std::move(s));
+    }
     EngineCall c;
     c.command = std::move(cmd);
     c.caller = std::move(caller);
@@ -459,7 +467,7 @@ Planned Api::plan(const HttpRequest& req) {
     out.route = "GET /v1/intents/{id}";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
     if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
-    return engine_call(engine::GetIntent{seg[2]}, "reader", false);
+    return engine_call(engine::GetIntent{seg[2]}, reader, false, true);
   }
   if (res == "intents" && n == 4) {
     const std::string& id = seg[2];
@@ -576,7 +584,7 @@ Planned Api::plan(const HttpRequest& req) {
     out.route = get ? "GET /v1/hints/{id}" : "DELETE /v1/hints/{id}";
     if (get) {
       if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
-      return engine_call(engine::GetHint{seg[2]}, "reader", false);
+      return engine_call(engine::GetHint{seg[2]}, reader, false, true);
     }
     if (m != "DELETE") return fail(method_not_allowed(m, path, {"GET", "DELETE"}));
     auto ctx = write_ctx(true, {"creator"});
@@ -600,7 +608,7 @@ Planned Api::plan(const HttpRequest& req) {
     out.route = "GET /v1/state";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
     if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
-    return engine_call(engine::GetState{}, "reader", false);
+    return engine_call(engine::GetState{}, reader, false, true);
   }
   if (res == "events" && n == 2) {
     out.route = "GET /v1/events";

@@ -802,18 +802,26 @@ TEST_F(OpenApiConformance, AuthRefusalsAreDeclared) {
 }
 
 TEST_F(OpenApiConformance, LimitRefusalsAreDeclaredWithRetryAfter) {
+  {
+    TestServer srv;
+    // One request per caller, refilled once per 1000 s: the second is refused.
+    srv.config.limits.caller_rate_per_s = 0.001;
+    srv.config.limits.caller_burst = 1;
+    srv.start();
+    c.call(srv, "POST /v1/facts", "/v1/facts", 201, fact_body("1", R"(,"creator":"c1")"));
+    auto r = c.call(srv, "POST /v1/facts", "/v1/facts", 429, fact_body("2", R"(,"creator":"c1")"));
+    EXPECT_EQ(r.code(), "rate_limited");
+    // Reads count per caller too; without auth every reader is "anonymous".
+    c.call(srv, "GET /v1/state", "/v1/state", 200);
+    c.call(srv, "GET /v1/intents", "/v1/intents", 429);
+    srv.stop();
+    srv.remove_data();
+  }
   TestServer srv;
-  // One request per caller, refilled once per 1000 s: the second is refused.
-  srv.config.limits.caller_rate_per_s = 0.001;
-  srv.config.limits.caller_burst = 1;
   srv.config.limits.body_bytes_max = 512;
   srv.config.limits.watchers_max = 1;
   srv.start();
   c.call(srv, "POST /v1/facts", "/v1/facts", 201, fact_body("1", R"(,"creator":"c1")"));
-  auto r = c.call(srv, "POST /v1/facts", "/v1/facts", 429, fact_body("2", R"(,"creator":"c1")"));
-  EXPECT_EQ(r.code(), "rate_limited");
-  c.call(srv, "GET /v1/state", "/v1/state", 200);
-  c.call(srv, "GET /v1/state", "/v1/state", 429);  // hot-state reads share one bucket
   c.call(srv, "POST /v1/facts", "/v1/facts", 413,
          fact_body("\"" + std::string(600, 'x') + "\"", R"(,"creator":"c2")"));
   {

@@ -434,7 +434,10 @@ limits:
         c = Client(self.server.url)
         self.addCleanup(c.close)
         first = c.watch(after=0, read_timeout=10)
-        c.add_fact("obs", "w")
+        # Another caller writes: reads and writes by one caller share its rate bucket.
+        writer = Client(self.server.url, creator="watch-writer")
+        self.addCleanup(writer.close)
+        writer.add_fact("obs", "w")
         next(first)  # the one allowed stream is open
         try:
             with self.assertRaises(cairn.Overloaded) as cm:
