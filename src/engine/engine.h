@@ -210,8 +210,9 @@ class Engine {
   // The outcome of CommitEffect `commit_id`.
   void complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> outcome);
 
-  // After a ResyncEffect: reads the store's event sequence to learn whether
-  // the in-doubt batch was applied (keeps it) or not (rolls it back).
+  // After a ResyncEffect: reads the store's event sequence (or, for a batch
+  // of idempotency records only, its newest record) to learn whether the
+  // in-doubt batch was applied (keeps it) or not (rolls it back).
   // unavailable when the store cannot be read; call again later.
   Status resync(store::Store& store);
 
