@@ -766,6 +766,22 @@ PollResult Engine::poll(std::int64_t now_ms) {
   return out;
 }
 
+bool Engine::abandon(RequestId id) {
+  auto it = std::find_if(parked_.begin(), parked_.end(),
+                         [&](const Parked& p) { return p.request.id == id; });
+  if (it == parked_.end()) return false;
+  Request r = std::move(it->request);
+  parked_.erase(it);
+  counters_.add("claims.abandoned");
+  const Status why = unavailable("the client went away before work came", "abandoned");
+  const bool keyed = !r.idempotency_key.empty();
+  Pending p{r.id, r.caller, keyed ? r.idempotency_key : "", why, Json(), {}};
+  answer_waiting(p, why, Json(), carry_);
+  if (keyed) dedup_.forget(r.caller, r.idempotency_key);
+  carry_.push_back(ReplyEffect{r.id, why, Json()});
+  return true;
+}
+
 // ---- snapshot / restore ----------------------------------------------------------------------
 
 Result<Json> Engine::snapshot() const {

@@ -219,6 +219,14 @@ class Engine {
   // Runs one cycle at wall time `now_ms` (never earlier than the last now).
   PollResult poll(std::int64_t now_ms);
 
+  // The client of a parked long-poll went away (its connection closed): the
+  // request stops waiting, so it cannot take work nobody will do. It is
+  // answered (unavailable/abandoned, on the next poll) with the retries that
+  // joined its key, and its key is forgotten: nothing happened. Returns false
+  // when `id` is not parked (still queued, already dispatched or answered):
+  // then it runs its course.
+  bool abandon(RequestId id);
+
   // ---- snapshot / restore --------------------------------------------------------
   // The engine's own in-memory state (framework tables, rng, counters,
   // incarnation) — the blackboard itself is durable in the store. Refused

@@ -64,6 +64,15 @@ Status EngineHost::submit(engine::Request r) {
   return Status();
 }
 
+void EngineHost::abandon(engine::RequestId id) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    abandoned_.push_back(id);
+  }
+  cv_.notify_one();
+}
+
 void EngineHost::stop() {
   {
     std::lock_guard lock(mu_);
@@ -101,6 +110,16 @@ void EngineHost::perform(std::vector<engine::Effect>& effects) {
 void EngineHost::run() {
   std::optional<std::int64_t> deadline;
   std::deque<engine::Request> batch;
+  std::vector<engine::RequestId> abandoned;
+  auto drain = [&] {
+    for (;;) {
+      last_now_ = std::max(last_now_, wall_ms());
+      engine::PollResult pr = engine_->poll(last_now_);
+      deadline = pr.next_deadline;
+      if (pr.effects.empty()) break;
+      perform(pr.effects);
+    }
+  };
   for (;;) {
     bool stopping = false;
     {
@@ -110,9 +129,10 @@ void EngineHost::run() {
       if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
       if (queue_.empty() && !stopping_ && wait_ms > 0) {
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                     [&] { return !queue_.empty() || stopping_; });
+                     [&] { return !queue_.empty() || !abandoned_.empty() || stopping_; });
       }
       batch.swap(queue_);
+      abandoned.swap(abandoned_);
       metrics_.queue_depth.store(0);
       stopping = stopping_;
     }
@@ -122,13 +142,13 @@ void EngineHost::run() {
       if (!s.ok()) on_reply_(id, std::move(s), Json());
     }
     batch.clear();
-    for (;;) {
-      last_now_ = std::max(last_now_, wall_ms());
-      engine::PollResult pr = engine_->poll(last_now_);
-      deadline = pr.next_deadline;
-      if (pr.effects.empty()) break;
-      perform(pr.effects);
-    }
+    drain();
+    // After the drain, so that a long-poll submitted in this same round is
+    // parked by now.
+    bool any = false;
+    for (engine::RequestId id : abandoned) any = engine_->abandon(id) || any;
+    abandoned.clear();
+    if (any) drain();
     std::array<std::uint64_t, kIntentStateCount> counts{};
     const Blackboard& bb = engine_->blackboard();
     for (int i = 0; i < kIntentStateCount; ++i) counts[i] = bb.count(static_cast<IntentState>(i));

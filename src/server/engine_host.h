@@ -46,6 +46,9 @@ class EngineHost {
   // Thread-safe. unavailable/overloaded when the queue is full, or
   // unavailable/shutting_down after stop() began; the request is not taken.
   Status submit(engine::Request r);
+  // Thread-safe: the client of request `id` went away. A parked long-poll
+  // stops waiting (Engine::abandon); otherwise the request runs its course.
+  void abandon(engine::RequestId id);
   // Finishes the queued work (commits included), then joins the thread and
   // closes the database. Idempotent.
   void stop();
@@ -66,6 +69,7 @@ class EngineHost {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<engine::Request> queue_;
+  std::vector<engine::RequestId> abandoned_;  // bounded by the requests in flight
   bool stopping_ = false;
   std::thread thread_;
   std::int64_t last_now_ = 0;

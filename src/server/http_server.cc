@@ -18,7 +18,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -215,7 +218,23 @@ struct Server::Impl {
   }
 
   // ---- engine calls ----
-  awaitable<HttpResponse> call_engine(const EngineCall& call) {
+  // A long-poll's client that closes its connection (or resets it) while the
+  // request waits for work: tell the engine, so the request does not take
+  // work nobody will do. Bytes of a pipelined next request end the watch.
+  void watch_for_hangup(beast::tcp_stream& stream, engine::RequestId id,
+                        const std::shared_ptr<Waiter>& w) {
+    tcp::socket& sock = stream.socket();
+    sock.async_wait(tcp::socket::wait_read, [this, &sock, id, w](const beast::error_code& ec) {
+      if (ec || w->done) return;
+      char c;
+      const ssize_t n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        host->abandon(id);
+      }
+    });
+  }
+
+  awaitable<HttpResponse> call_engine(const EngineCall& call, beast::tcp_stream* stream) {
     const engine::RequestId id = next_id++;
     auto w = std::make_shared<Waiter>(ioc);
     waiters.emplace(id, w);
@@ -223,6 +242,10 @@ struct Server::Impl {
     if (!s.ok()) {
       waiters.erase(id);
       co_return error_response(s);
+    }
+    if (const auto* cn = std::get_if<engine::ClaimNext>(&call.command);
+        cn != nullptr && cn->wait_ms > 0 && stream != nullptr) {
+      watch_for_hangup(*stream, id, w);
     }
     ++inflight;
     w->timer.expires_after(kEngineReplyMax);
@@ -232,6 +255,10 @@ struct Server::Impl {
       if (!ec) break;  // expired
     }
     --inflight;
+    if (stream != nullptr) {
+      beast::error_code ignored;
+      stream->socket().cancel(ignored);  // ends a hang-up watch, if one is pending
+    }
     if (!w->done) {
       waiters.erase(id);
       co_return error_response(
@@ -479,7 +506,7 @@ struct Server::Impl {
         if (auto* r = std::get_if<HttpResponse>(&p.action)) {
           resp = std::move(*r);
         } else {
-          resp = co_await call_engine(std::get<EngineCall>(p.action));
+          resp = co_await call_engine(std::get<EngineCall>(p.action), &stream);
         }
         const double secs =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

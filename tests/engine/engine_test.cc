@@ -554,6 +554,34 @@ TEST(EngineGates, LeasesPerAgentAreCapped) {
   EXPECT_EQ(d.engine.blackboard().held_by("a1"), 2u);
 }
 
+TEST(EngineLongPoll, AnAbandonedLongPollTakesNoWork) {
+  Driver d;
+  ClaimNext wait;
+  wait.wait_ms = 10'000;
+  const RequestId gone = d.send("a1", wait, "poll-1");
+  d.settle();
+  ASSERT_EQ(d.engine.parked(), 1u);
+  EXPECT_FALSE(d.engine.abandon(gone + 100));  // not parked: nothing to do
+  ASSERT_TRUE(d.engine.abandon(gone));
+  EXPECT_FALSE(d.engine.abandon(gone));  // once
+  EXPECT_EQ(d.engine.parked(), 0u);
+  d.settle();
+  ASSERT_TRUE(d.replied(gone));
+  EXPECT_EQ(d.reply(gone).status.reason(), "abandoned");
+  // New work goes to a live agent, not to the abandoned poll.
+  const std::string id = d.make_intent();
+  EXPECT_EQ(d.engine.blackboard().intent(id)->st.state, IntentState::kOpen);
+  const RequestId live = d.send("a2", ClaimNext{});
+  d.settle();
+  ASSERT_TRUE(d.reply(live).status.ok());
+  EXPECT_EQ(d.reply(live).body.find("claims")->size(), 1u);
+  // Nothing happened under the key: a retry with it runs again.
+  const RequestId retry = d.send("a1", ClaimNext{}, "poll-1");
+  d.settle();
+  ASSERT_TRUE(d.reply(retry).status.ok()) << d.reply(retry).status.to_string();
+  EXPECT_EQ(d.reply(retry).body.find("claims")->size(), 0u);
+}
+
 TEST(EngineGates, RepeatedFailuresBackTheAgentOff) {
   Driver d;
   const std::string a = d.make_intent();

@@ -228,6 +228,37 @@ TEST_F(ApiTest, ClaimsLongPollWakesOnNewWork) {
   EXPECT_EQ(srv.post("/v1/claims", R"({"agent":"w1","wait_ms":30001})").status, 400);
 }
 
+// A long-poll whose client hangs up stops waiting: new work goes to a live
+// agent, not to a request nobody will read.
+TEST_F(ApiTest, AHungUpLongPollTakesNoWork) {
+  const std::string fact = post_fact();
+  auto parked = [&] {
+    const std::string m = srv.get("/metrics").body;
+    const std::string g = "cairn_parked_long_polls ";
+    const auto at = m.find("\n" + g);
+    return at == std::string::npos ? -1 : std::atoi(m.c_str() + at + 1 + g.size());
+  };
+  {
+    HttpConn gone(srv.port);
+    ASSERT_TRUE(gone.ok());
+    const std::string body = R"({"agent":"gone","wait_ms":20000})";
+    ASSERT_TRUE(
+        gone.send("POST /v1/claims HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n" + body));
+    for (int i = 0; i < 200 && parked() != 1; ++i) std::this_thread::sleep_for(Ms(10));
+    ASSERT_EQ(parked(), 1);
+  }  // the connection closes here
+  for (int i = 0; i < 200 && parked() != 0; ++i) std::this_thread::sleep_for(Ms(10));
+  ASSERT_EQ(parked(), 0);
+  const std::string id = create_intent(fact);
+  auto live = srv.post("/v1/claims", R"({"agent":"live","max":1})");
+  ASSERT_EQ(live.status, 200) << live.body;
+  const Json j = live.json();
+  ASSERT_EQ(j.find("claims")->size(), 1u) << live.body;
+  EXPECT_EQ(str(*j.find("claims")->as_array()[0].find("intent"), "id"), id);
+}
+
 TEST_F(ApiTest, IntentListFiltersAndPages) {
   const std::string fact = post_fact();
   std::vector<std::string> ids;
