@@ -37,7 +37,7 @@ constexpr const char* kJournalDdl =
     " applied_at timestamptz NOT NULL DEFAULT now())";
 
 // Every migration runs under this session advisory lock ("cairn").
-constexpr const char* kMigrationLockKey = "0x636169726e";
+constexpr const char* kMigrationLockKey = "426970608238";  // 0x636169726e
 
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kInt8Oid = 20;
