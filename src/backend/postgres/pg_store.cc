@@ -268,7 +268,7 @@ struct PgStore::Lease {
     CAIRN_RETURN_IF_ERROR(conn->prepare_all());
     fresh = true;
     std::lock_guard<std::mutex> lock(store->mu_);
-    ++store->stats_.reconnects;
+    ++store->stats_.connections_opened;
     return Status();
   }
 };
@@ -298,6 +298,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(std::string url, store::StoreLimi
   CAIRN_RETURN_IF_ERROR(s->migrate(*c));
   CAIRN_RETURN_IF_ERROR(c->prepare_all());
   s->open_ = 1;
+  s->stats_.connections_opened = 1;
   s->idle_.push_back(std::move(c));
   return s;
 }
@@ -389,6 +390,10 @@ Result<PgStore::Lease> PgStore::checkout() {
     --open_;
     idle_cv_.notify_one();
     return st;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.connections_opened;
   }
   return Lease(this, std::move(c).value(), true);
 }

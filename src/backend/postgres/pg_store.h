@@ -85,7 +85,7 @@ struct PgOptions {
 struct PgStats {
   std::uint64_t commits = 0;
   std::uint64_t serialization_retries = 0;  // 40001/40P01 retried
-  std::uint64_t reconnects = 0;             // connections reopened
+  std::uint64_t connections_opened = 0;     // since open(), the first included
 };
 
 class PgStore final : public store::Store {
