@@ -1,0 +1,143 @@
+// pg_store.h — the storage contract (store/store.h) on PostgreSQL through
+// libpq (shell: network I/O). Several processes may share one database: the
+// server is the arbiter of every compare-and-swap.
+//
+// Schema (in the connection's schema, PgOptions::schema or search_path):
+//   _migrations(id, name, applied_at)  the schema journal (see PgMigration)
+//   kv(key bytea PK, value bytea, version bigint)
+//                                      the ordered map; bytea compares with
+//                                      memcmp (then length), which is the
+//                                      contract's bytewise order
+//   meta(name text PK, value bigint)   'version' = the store-wide counter
+//   blobs(id text PK, bytes bytea)     content-addressed blobs
+//
+// Transactions: READ COMMITTED, and every commit first locks the counter row
+// (SELECT ... FROM meta WHERE name = 'version' FOR UPDATE). Commits are thus
+// serialised in one total order that is also the version order, and the
+// precondition checks that follow the lock see every earlier commit (each
+// READ COMMITTED statement takes a fresh snapshot, after the lock was
+// granted). Writers queue on the row lock instead of failing, which
+// SERIALIZABLE would make them do on the hot counter row. Serialization
+// failures and deadlocks (40001, 40P01: e.g. a foreign session locking kv
+// rows, or a server defaulting to SERIALIZABLE) are still retried, up to
+// PgOptions::serialization_retries_max times with doubling backoff.
+//
+// Errors: connection refused or lost, 08xxx, 57P01..57P03, 53xxx (disk
+// full, out of memory, too many connections), 55P03, 57014 → unavailable
+// (nothing applied); retries exhausted → unavailable "storage_busy"; other
+// SQL errors → internal. A COMMIT whose reply never arrives (the connection
+// broke while committing) → outcome_unknown: read back before retrying.
+//
+// Pool and threads: a PgStore holds up to PgOptions::pool_size connections
+// and is safe to use from several threads at once; each call checks one
+// connection out for its duration (waiting when all are busy). A broken
+// connection is reopened on its next use, so the store recovers by itself
+// after a server restart; a call that finds its connection dead before it
+// sent anything (reads, or a commit before BEGIN) reconnects and retries once.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/status.h"
+#include "store/store.h"
+
+namespace cairn::backend {
+
+// One schema step; the same rules as SQLite's Migration: ids 1, 2, 3, ...;
+// each runs once per schema, in its own transaction together with its
+// journal row; append only.
+struct PgMigration {
+  std::int64_t id = 0;
+  std::string_view name;
+  std::string_view sql;
+};
+
+std::span<const PgMigration> pg_builtin_migrations();
+
+inline constexpr std::size_t kPgPoolSizeDefault = 4;
+inline constexpr int kPgSerializationRetriesMax = 8;
+inline constexpr int kPgRetryBackoffFirstMs = 2;
+inline constexpr int kPgRetryBackoffMaxMs = 200;
+inline constexpr int kPgConnectTimeoutS = 5;
+
+struct PgOptions {
+  // Connections the store opens at most (>= 1).
+  std::size_t pool_size = kPgPoolSizeDefault;
+  // Retries of a commit that failed with 40001 / 40P01 (0: none).
+  int serialization_retries_max = kPgSerializationRetriesMax;
+  // libpq connect_timeout, seconds.
+  int connect_timeout_s = kPgConnectTimeoutS;
+  // The schema holding the tables ([a-z_][a-z0-9_]*, created when missing).
+  // Empty: the server's search_path (normally `public`).
+  std::string schema;
+  // Replaces pg_builtin_migrations() (tests only). Empty: the built-in list.
+  std::span<const PgMigration> migrations = {};
+};
+
+struct PgStats {
+  std::uint64_t commits = 0;
+  std::uint64_t serialization_retries = 0;  // 40001/40P01 retried
+  std::uint64_t connections_opened = 0;     // since open(), the first included
+};
+
+class PgStore final : public store::Store {
+  struct Token {
+    explicit Token() = default;
+  };
+
+ public:
+  // Connects to `url` (a libpq URL or conninfo string), creates the schema
+  // when PgOptions::schema names one, and applies pending migrations (under
+  // an advisory lock, so processes opening one database at once apply each
+  // step once). Errors: unavailable (cannot connect, schema newer than this
+  // binary), internal (a migration failed, the journal disagrees), invalid
+  // (bad options).
+  static Result<std::unique_ptr<PgStore>> open(std::string url, store::StoreLimits limits = {},
+                                               PgOptions options = {});
+
+  PgStore(Token, std::string url, store::StoreLimits limits, PgOptions options);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  Result<std::optional<store::Entry>> get(std::string_view key) override;
+  Result<store::RangePage> range(std::string_view prefix, std::string_view after,
+                                 std::size_t limit) override;
+  Result<store::CommitInfo> commit(const store::Batch& batch) override;
+  Result<std::optional<std::string>> get_blob(std::string_view id) override;
+  Result<store::Version> last_version() override;
+  const store::StoreLimits& limits() const override { return limits_; }
+
+  const std::vector<std::int64_t>& migrations_applied() const { return migrations_applied_; }
+  PgStats stats() const;
+
+  class Conn;    // one libpq connection with its prepared statements
+  struct Lease;  // a connection checked out of the pool
+
+ private:
+  Result<Lease> checkout();
+  void checkin(std::unique_ptr<Conn> c);
+  Status migrate(Conn& c);
+  Result<store::CommitInfo> commit_once(Conn& c, const store::Batch& batch);
+
+  std::string url_;
+  store::StoreLimits limits_;
+  PgOptions options_;
+  std::vector<std::int64_t> migrations_applied_;
+
+  mutable std::mutex mu_;
+  std::condition_variable idle_cv_;
+  std::vector<std::unique_ptr<Conn>> idle_;
+  std::size_t open_ = 0;  // connections checked out or idle
+  PgStats stats_;
+};
+
+}  // namespace cairn::backend
