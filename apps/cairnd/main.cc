@@ -1,8 +1,9 @@
 // cairnd — the cairn server: HTTP/JSON API over the engine and embedded SQLite.
 //
-//   cairnd [--data DIR] [--listen HOST:PORT] [--config FILE] [--log-level LEVEL]
+//   cairnd [--data DIR] [--store postgres://...] [--listen HOST:PORT] [--config FILE]
+//          [--log-level LEVEL]
 //
-// Flags override the config file; defaults are ./cairn-data and
+// Flags override the config file; defaults are SQLite in ./cairn-data and
 // 127.0.0.1:7400. SIGTERM / SIGINT shut down cleanly (exit 0). CLI11 is
 // included here only: it is a heavy header.
 #include <CLI/CLI.hpp>
@@ -16,10 +17,13 @@
 int main(int argc, char** argv) {
   CLI::App app{"cairnd: the cairn coordination server"};
   std::string data;
+  std::string store;
   std::string listen;
   std::string config_path;
   std::string log_level;
   app.add_option("--data", data, "data directory (default ./cairn-data)");
+  app.add_option("--store", store,
+                 "postgres://... to keep the blackboard in PostgreSQL (default: SQLite in --data)");
   app.add_option("--listen", listen, "listen address HOST:PORT (default 127.0.0.1:7400)");
   app.add_option("--config", config_path, "YAML config file");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
@@ -35,6 +39,7 @@ int main(int argc, char** argv) {
     config = std::move(loaded).value();
   }
   if (!data.empty()) config.data_dir = data;
+  if (!store.empty()) config.store_url = store;
   if (!log_level.empty()) config.log_level = log_level;
   if (!listen.empty()) {
     cairn::Status s = cairn::server::parse_listen(listen, config.listen_host, config.listen_port);

@@ -82,6 +82,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
           parse_listen(root["listen"].as<std::string>(), c.listen_host, c.listen_port));
     }
     read_scalar(root, "data", c.data_dir);
+    read_scalar(root, "store", c.store_url);
     read_scalar(root, "log_level", c.log_level);
     if (const YAML::Node l = root["limits"]) {
       ServerLimits& x = c.limits;
@@ -143,6 +144,11 @@ Status validate_config(const ServerConfig& c) {
       return invalid("token " + t.name + ": sha256 must be 64 lowercase hex characters",
                      "invalid_config");
     }
+  }
+  if (!c.store_url.empty() && c.store_url.rfind("postgres://", 0) != 0 &&
+      c.store_url.rfind("postgresql://", 0) != 0) {
+    return invalid("store must be a postgres:// or postgresql:// URL (or empty for SQLite)",
+                   "invalid_config");
   }
   if (c.tokens.empty() && !is_loopback_host(c.listen_host)) {
     return invalid("refusing to listen on " + c.listen_host +

@@ -66,6 +66,10 @@ struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 7400;
   std::string data_dir = "./cairn-data";
+  // Empty: embedded SQLite in data_dir/cairn.db. "postgres://..." or
+  // "postgresql://...": a PostgreSQL database (one cairnd per database for
+  // now: the store takes an owner lock, a second node is refused).
+  std::string store_url;
   std::string log_level = "info";  // trace|debug|info|warn|error|off
   ServerLimits limits;
   engine::EngineConfig engine;

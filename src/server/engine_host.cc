@@ -21,7 +21,7 @@ constexpr std::int64_t kIdleWaitMs = 1'000;
 
 }  // namespace
 
-EngineHost::EngineHost(engine::EngineConfig config, std::unique_ptr<backend::SqliteStore> store,
+EngineHost::EngineHost(engine::EngineConfig config, std::unique_ptr<store::Store> store,
                        std::size_t queue_max, Metrics& metrics)
     : store_(std::move(store)),
       config_(std::move(config)),

@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "backend/sqlite/sqlite_store.h"
 #include "engine/engine.h"
 #include "server/metrics.h"
+#include "store/store.h"
 
 namespace cairn::server {
 
@@ -35,7 +35,7 @@ class EngineHost {
   using ReplyFn = std::function<void(engine::RequestId, Status, Json)>;
   using PublishFn = std::function<void(std::vector<Event>)>;
 
-  EngineHost(engine::EngineConfig config, std::unique_ptr<backend::SqliteStore> store,
+  EngineHost(engine::EngineConfig config, std::unique_ptr<store::Store> store,
              std::size_t queue_max, Metrics& metrics);
   ~EngineHost();
   EngineHost(const EngineHost&) = delete;
@@ -58,7 +58,7 @@ class EngineHost {
   void perform(std::vector<engine::Effect>& effects);
   static std::int64_t wall_ms();
 
-  std::unique_ptr<backend::SqliteStore> store_;
+  std::unique_ptr<store::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
   engine::EngineConfig config_;
   std::size_t queue_max_;

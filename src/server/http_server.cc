@@ -29,6 +29,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "backend/postgres/pg_store.h"
 #include "backend/sqlite/sqlite_store.h"
 #include "server/api.h"
 #include "server/engine_host.h"
@@ -147,7 +148,7 @@ struct Server::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
-  std::unique_ptr<backend::SqliteStore> reader;
+  std::unique_ptr<store::Store> reader;
   std::unique_ptr<Api> api;
   std::unique_ptr<EngineHost> host;
 
@@ -616,14 +617,30 @@ Result<std::uint16_t> Server::start() {
     return unavailable("cannot create data directory " + s.config.data_dir + ": " + fec.message(),
                        "data_dir");
   }
-  const std::string path = (std::filesystem::path(s.config.data_dir) / "cairn.db").string();
-  auto writer = backend::SqliteStore::open(path);
-  if (!writer.ok()) return writer.take_status();
-  auto reader = backend::SqliteStore::open_reader(path);
-  if (!reader.ok()) return reader.take_status();
-  s.reader = std::move(reader).value();
+  std::unique_ptr<store::Store> writer;
+  if (s.config.store_url.empty()) {
+    const std::string path = (std::filesystem::path(s.config.data_dir) / "cairn.db").string();
+    auto w = backend::SqliteStore::open(path);
+    if (!w.ok()) return w.take_status();
+    auto r = backend::SqliteStore::open_reader(path);
+    if (!r.ok()) return r.take_status();
+    writer = std::move(w).value();
+    s.reader = std::move(r).value();
+  } else {
+    // The engine's writer owns the database (one cairnd per database); the
+    // list routes read through a second, plain store with its own pool.
+    backend::PgOptions owner;
+    owner.exclusive_owner = true;
+    owner.pool_size = 1;
+    auto w = backend::PgStore::open(s.config.store_url, {}, owner);
+    if (!w.ok()) return w.take_status();
+    auto r = backend::PgStore::open(s.config.store_url, {}, backend::PgOptions{});
+    if (!r.ok()) return r.take_status();
+    writer = std::move(w).value();
+    s.reader = std::move(r).value();
+  }
   s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
-  s.host = std::make_unique<EngineHost>(s.config.engine, std::move(writer).value(),
+  s.host = std::make_unique<EngineHost>(s.config.engine, std::move(writer),
                                         s.config.limits.ingress_depth_max, s.metrics);
   Impl* self = &s;
   CAIRN_RETURN_IF_ERROR(s.host->start(

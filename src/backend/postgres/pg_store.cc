@@ -38,6 +38,7 @@ constexpr const char* kJournalDdl =
 
 // Every migration runs under this session advisory lock ("cairn").
 constexpr const char* kMigrationLockKey = "426970608238";  // 0x636169726e
+constexpr const char* kOwnerLockKey = "426970608239";      // exclusive_owner
 
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kInt8Oid = 20;
@@ -294,6 +295,17 @@ Result<std::unique_ptr<PgStore>> PgStore::open(std::string url, store::StoreLimi
                    "limits_too_large");
   }
   auto s = std::make_unique<PgStore>(Token{}, std::move(url), limits, std::move(options));
+  if (s->options_.exclusive_owner) {
+    CAIRN_ASSIGN_OR_RETURN(s->owner_, Conn::connect(s->url_, s->options_));
+    CAIRN_ASSIGN_OR_RETURN(
+        ResultPtr r,
+        s->owner_->exec(std::string("SELECT pg_try_advisory_lock(") + kOwnerLockKey + ")",
+                        PGRES_TUPLES_OK));
+    if (PQntuples(r.get()) != 1 || std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
+      return unavailable("another store holds this PostgreSQL database (one cairnd per database)",
+                         "store_in_use");
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Conn> c, Conn::connect(s->url_, s->options_));
   CAIRN_RETURN_IF_ERROR(s->migrate(*c));
   CAIRN_RETURN_IF_ERROR(c->prepare_all());

@@ -80,6 +80,10 @@ struct PgOptions {
   std::string schema;
   // Replaces pg_builtin_migrations() (tests only). Empty: the built-in list.
   std::span<const PgMigration> migrations = {};
+  // Hold a session advisory lock on a connection of its own for the store's
+  // life, and refuse to open (unavailable/store_in_use) while another store
+  // holds it: one cairnd per database until nodes can share one.
+  bool exclusive_owner = false;
 };
 
 struct PgStats {
@@ -136,7 +140,8 @@ class PgStore final : public store::Store {
   mutable std::mutex mu_;
   std::condition_variable idle_cv_;
   std::vector<std::unique_ptr<Conn>> idle_;
-  std::size_t open_ = 0;  // connections checked out or idle
+  std::size_t open_ = 0;         // connections checked out or idle
+  std::unique_ptr<Conn> owner_;  // holds the owner lock (exclusive_owner)
   PgStats stats_;
 };
 

@@ -64,6 +64,25 @@ TEST(PgStore, RacingWritersExactlyOneWins) {
   EXPECT_EQ(a.last_version().value(), 20u);
 }
 
+TEST(PgStore, AnExclusiveOwnerKeepsOtherOwnersOut) {
+  TempPgStore scratch;  // a fresh schema for the tables
+  PgOptions o;
+  o.schema = scratch.schema();
+  o.exclusive_owner = true;
+  auto first = PgStore::open(pg_url(), {}, o);
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  auto second = PgStore::open(pg_url(), {}, o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Code::kUnavailable);
+  EXPECT_EQ(second.status().reason(), "store_in_use");
+  PgOptions shared = o;
+  shared.exclusive_owner = false;  // a plain store (a reader) may still open
+  EXPECT_TRUE(PgStore::open(pg_url(), {}, shared).ok());
+  first->reset();  // the owner goes: the lock with it
+  auto third = PgStore::open(pg_url(), {}, o);
+  EXPECT_TRUE(third.ok()) << third.status().to_string();
+}
+
 TEST(PgStore, PoolServesManyThreads) {
   PgOptions o;
   o.pool_size = 2;
