@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/postgres/pg_store.h"
+#include "store/durable_backend.h"
 #include "store/store.h"
 
 namespace cairn::backend::testing {
@@ -74,18 +75,6 @@ class TempPgStore final : public store::Store {
   std::unique_ptr<PgStore> db_;
 };
 
-// Every entry of `s` whose key starts with `prefix`, in key order.
-inline std::vector<store::Entry> dump(store::Store& s, std::string_view prefix = "") {
-  std::vector<store::Entry> out;
-  std::string after;
-  for (;;) {
-    auto page = s.range(prefix, after, s.limits().range_limit_max);
-    EXPECT_TRUE(page.ok()) << page.status().to_string();
-    if (!page.ok()) return out;
-    for (auto& e : page->entries) out.push_back(std::move(e));
-    if (!page->more) return out;
-    after = out.back().key;
-  }
-}
+using cairn::testing::dump;  // store/durable_backend.h
 
 }  // namespace cairn::backend::testing

@@ -18,6 +18,7 @@
 
 #include "backend/sqlite/sqlite_store.h"
 #include "model/assert.h"
+#include "store/durable_backend.h"
 #include "store/store.h"
 
 namespace cairn::backend::testing {
@@ -84,18 +85,6 @@ class TempSqliteStore final : public store::Store {
   std::unique_ptr<SqliteStore> db_;
 };
 
-// Every entry of `s` whose key starts with `prefix`, in key order.
-inline std::vector<store::Entry> dump(store::Store& s, std::string_view prefix = "") {
-  std::vector<store::Entry> out;
-  std::string after;
-  for (;;) {
-    auto page = s.range(prefix, after, s.limits().range_limit_max);
-    EXPECT_TRUE(page.ok()) << page.status().to_string();
-    if (!page.ok()) return out;
-    for (auto& e : page->entries) out.push_back(std::move(e));
-    if (!page->more) return out;
-    after = out.back().key;
-  }
-}
+using cairn::testing::dump;  // store/durable_backend.h
 
 }  // namespace cairn::backend::testing
