@@ -419,6 +419,18 @@ Planned Api::plan(const HttpRequest& req) {
     return out;
   };
 
+  // A create route (fact, intent, hint): the body, who creates, the draft
+  // parsed from the body, one engine call answered 201 (200 when it existed).
+  auto create = [&](auto from_json, auto command) {
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    auto creator = creator_of(ctx->p, ctx->body);
+    if (!creator.ok()) return fail(creator.take_status());
+    auto draft = from_json(ctx->body, *creator);
+    if (!draft.ok()) return fail(draft.take_status());
+    return engine_call(command(std::move(draft).value()), *creator, true);
+  };
+
   // ---- facts ----
   if (res == "facts" && n == 2) {
     out.route = get ? "GET /v1/facts" : "POST /v1/facts";
@@ -428,13 +440,8 @@ Planned Api::plan(const HttpRequest& req) {
       return out;
     }
     if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
-    auto ctx = write_ctx(false);
-    if (!ctx.ok()) return fail(ctx.take_status());
-    auto creator = creator_of(ctx->p, ctx->body);
-    if (!creator.ok()) return fail(creator.take_status());
-    auto body = fact_body_from_json(ctx->body, *creator);
-    if (!body.ok()) return fail(body.take_status());
-    return engine_call(engine::PostFact{std::move(body).value()}, *creator, true);
+    return create(fact_body_from_json,
+                  [](auto d) { return engine::Command(engine::PostFact{std::move(d)}); });
   }
   if (res == "facts" && n == 3) {
     out.route = "GET /v1/facts/{id}";
@@ -455,13 +462,8 @@ Planned Api::plan(const HttpRequest& req) {
       return out;
     }
     if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
-    auto ctx = write_ctx(false);
-    if (!ctx.ok()) return fail(ctx.take_status());
-    auto creator = creator_of(ctx->p, ctx->body);
-    if (!creator.ok()) return fail(creator.take_status());
-    auto draft = intent_draft_from_json(ctx->body, *creator);
-    if (!draft.ok()) return fail(draft.take_status());
-    return engine_call(engine::CreateIntent{std::move(draft).value()}, *creator, true);
+    return create(intent_draft_from_json,
+                  [](auto d) { return engine::Command(engine::CreateIntent{std::move(d)}); });
   }
   if (res == "intents" && n == 3) {
     out.route = "GET /v1/intents/{id}";
@@ -572,13 +574,8 @@ Planned Api::plan(const HttpRequest& req) {
       return out;
     }
     if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
-    auto ctx = write_ctx(false);
-    if (!ctx.ok()) return fail(ctx.take_status());
-    auto creator = creator_of(ctx->p, ctx->body);
-    if (!creator.ok()) return fail(creator.take_status());
-    auto draft = hint_draft_from_json(ctx->body, *creator);
-    if (!draft.ok()) return fail(draft.take_status());
-    return engine_call(engine::CreateHint{std::move(draft).value()}, *creator, true);
+    return create(hint_draft_from_json,
+                  [](auto d) { return engine::Command(engine::CreateHint{std::move(d)}); });
   }
   if (res == "hints" && n == 3) {
     out.route = get ? "GET /v1/hints/{id}" : "DELETE /v1/hints/{id}";
