@@ -47,15 +47,22 @@ std::string num(double v) {
   return buf;
 }
 
-template <std::size_t N>
-void histogram(std::string& out, const char* name, const char* help, const Histogram<N>& h) {
+// "# HELP name help" and "# TYPE name type" (Prometheus text format).
+void header(std::string& out, const char* name, const char* help, const char* type) {
   out += "# HELP ";
   out += name;
   out += ' ';
   out += help;
   out += "\n# TYPE ";
   out += name;
-  out += " histogram\n";
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+template <std::size_t N>
+void histogram(std::string& out, const char* name, const char* help, const Histogram<N>& h) {
+  header(out, name, help, "histogram");
   std::uint64_t cum = 0;
   for (std::size_t i = 0; i < N; ++i) {
     cum += h.counts[i];
@@ -70,14 +77,10 @@ void histogram(std::string& out, const char* name, const char* help, const Histo
   out += "_count " + std::to_string(h.count) + "\n";
 }
 
-void gauge(std::string& out, const char* name, const char* help, const std::string& value) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += " gauge\n";
+// A metric with one unlabelled sample.
+void single(std::string& out, const char* name, const char* help, const char* type,
+            const std::string& value) {
+  header(out, name, help, type);
   out += name;
   out += ' ' + value + "\n";
 }
@@ -87,8 +90,7 @@ void gauge(std::string& out, const char* name, const char* help, const std::stri
 std::string Metrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;
-  out += "# HELP cairn_http_requests_total HTTP requests by route and status.\n";
-  out += "# TYPE cairn_http_requests_total counter\n";
+  header(out, "cairn_http_requests_total", "HTTP requests by route and status.", "counter");
   for (const auto& [k, v] : requests_) {
     out += "cairn_http_requests_total{route=\"" + k.first + "\",status=\"" +
            std::to_string(k.second) + "\"} " + std::to_string(v) + "\n";
@@ -96,28 +98,26 @@ std::string Metrics::render() const {
   histogram(out, "cairn_http_request_duration_seconds", "HTTP request latency.", request_seconds_);
   histogram(out, "cairn_commit_batch_ops", "Store operations per group commit.", commit_ops_);
   histogram(out, "cairn_commit_duration_seconds", "Group commit latency.", commit_seconds_);
-  out += "# HELP cairn_commit_failures_total Group commits that failed.\n";
-  out += "# TYPE cairn_commit_failures_total counter\n";
-  out += "cairn_commit_failures_total " + std::to_string(commit_failures_) + "\n";
-  out += "# HELP cairn_intents Intents by state.\n# TYPE cairn_intents gauge\n";
+  single(out, "cairn_commit_failures_total", "Group commits that failed.", "counter",
+         std::to_string(commit_failures_));
+  header(out, "cairn_intents", "Intents by state.", "gauge");
   for (int i = 0; i < kIntentStateCount; ++i) {
     out += "cairn_intents{state=\"" + std::string(state_name(static_cast<IntentState>(i))) +
            "\"} " + std::to_string(intents_[i]) + "\n";
   }
-  gauge(out, "cairn_facts", "Facts recorded.", std::to_string(facts_));
-  gauge(out, "cairn_event_seq", "Last event sequence number.", std::to_string(last_seq_));
-  gauge(out, "cairn_ingress_depth", "Requests queued for the engine thread.",
-        std::to_string(queue_depth.load() + ingress_));
-  gauge(out, "cairn_parked_long_polls", "Long-poll claims waiting for work.",
-        std::to_string(parked_));
-  gauge(out, "cairn_connections", "Open HTTP connections.", std::to_string(connections.load()));
-  gauge(out, "cairn_watchers", "Open watch streams.", std::to_string(watchers.load()));
-  out += "# HELP cairn_connections_refused_total Connections refused at connections_max.\n";
-  out += "# TYPE cairn_connections_refused_total counter\n";
-  out += "cairn_connections_refused_total " + std::to_string(connections_refused.load()) + "\n";
-  out += "# HELP cairn_watch_overflows_total Watch streams cut off for falling behind.\n";
-  out += "# TYPE cairn_watch_overflows_total counter\n";
-  out += "cairn_watch_overflows_total " + std::to_string(watch_overflows.load()) + "\n";
+  single(out, "cairn_facts", "Facts recorded.", "gauge", std::to_string(facts_));
+  single(out, "cairn_event_seq", "Last event sequence number.", "gauge", std::to_string(last_seq_));
+  single(out, "cairn_ingress_depth", "Requests queued for the engine thread.", "gauge",
+         std::to_string(queue_depth.load() + ingress_));
+  single(out, "cairn_parked_long_polls", "Long-poll claims waiting for work.", "gauge",
+         std::to_string(parked_));
+  single(out, "cairn_connections", "Open HTTP connections.", "gauge",
+         std::to_string(connections.load()));
+  single(out, "cairn_watchers", "Open watch streams.", "gauge", std::to_string(watchers.load()));
+  single(out, "cairn_connections_refused_total", "Connections refused at connections_max.",
+         "counter", std::to_string(connections_refused.load()));
+  single(out, "cairn_watch_overflows_total", "Watch streams cut off for falling behind.", "counter",
+         std::to_string(watch_overflows.load()));
   return out;
 }
 
