@@ -102,12 +102,12 @@ void EngineHost::catch_up() {
     target = notified_version_;
     notify_gap_ = false;
   }
+  // On failure (the database is down) nothing is retried here: the
+  // listener announces a gap when it reconnects, and a commit that meets a
+  // changed sequence asks for another catch-up.
   if (engine_->catch_up(*store_).ok()) {
     std::lock_guard lock(mu_);
     caught_up_version_ = std::max(caught_up_version_, target);
-  } else {
-    std::lock_guard lock(mu_);
-    notify_gap_ = true;  // try again on the next round
   }
 }
 
