@@ -316,10 +316,13 @@ struct PgStore::Lease {
   bool fresh = false;  // opened by this checkout (no point in reconnecting)
 
   Lease(PgStore* s, std::unique_ptr<Conn> c, bool f) : store(s), conn(std::move(c)), fresh(f) {}
-  Lease(Lease&& o) noexcept : store(o.store), conn(std::move(o.conn)), fresh(o.fresh) {}
+  Lease(Lease&& o) noexcept
+      : store(std::exchange(o.store, nullptr)), conn(std::move(o.conn)), fresh(o.fresh) {}
   Lease& operator=(Lease&&) = delete;
+  // Returns the connection, or — when a reconnect failed and left none —
+  // frees its pool slot (checkin(nullptr)); a moved-from lease does nothing.
   ~Lease() {
-    if (conn != nullptr) store->checkin(std::move(conn));
+    if (store != nullptr) store->checkin(std::move(conn));
   }
   // Replaces a broken connection by a new one.
   Status reconnect() {

@@ -210,6 +210,27 @@ TEST(PgStore, ServerRestartUnavailableThenRecovers) {
   EXPECT_GT(s.db().stats().connections_opened, opened_before);
 }
 
+// Reconnects that fail while the server is down give their pool slot back: a
+// one-connection store (cairnd's single-owner writer) works again after more
+// failed calls than it has connections. (It used to leak the slot and then
+// wait for a free connection forever.)
+TEST(PgStore, FailedReconnectsDoNotUseUpThePool) {
+  PgOptions o;
+  o.pool_size = 1;
+  TempPgStore s({}, o);
+  ASSERT_TRUE(s.commit(put("ack/0", "v")).ok());
+  pg_cluster_down();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(s.get("ack/0").status().code(), Code::kUnavailable);
+    EXPECT_EQ(s.commit(put("ack/x", "v")).status().code(), Code::kUnavailable);
+  }
+  pg_cluster_up();
+  auto g = s.get("ack/0");
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_TRUE(g->has_value());
+  EXPECT_TRUE(s.commit(put("ack/1", "v")).ok());
+}
+
 // The connection dies while COMMIT runs (a deferred trigger makes COMMIT
 // wait; the test terminates that backend): outcome_unknown, never ok or a
 // definite error. The store works again on its next call.
