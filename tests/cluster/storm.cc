@@ -130,7 +130,7 @@ class Client {
   std::mt19937_64& rng() { return rng_; }
 
   // Sends one request and retries it — same node, same Idempotency-Key — on
-  // 503 (unavailable, outcome_unknown), 429 and a dropped connection, with a
+  // 503 (unavailable, outcome_unknown), 429, 409 lost_race and a dropped connection, with a
   // capped exponential backoff, for at most kRequestRetryMsMax. When the node
   // refuses new connections (killed), the client moves to the next node that
   // takes one; the request is resent there only when `resend_elsewhere` (the
@@ -174,7 +174,11 @@ class Client {
         last = "no answer (connection dropped)";
         continue;  // reconnect: the same node answers a keyed retry with the first reply
       }
-      if (r.status == 503 || r.status == 429) {
+      // 409 lost_race: other nodes committed first too many times in a row;
+      // nothing was applied and the key was forgotten — run it again.
+      const bool lost_race = r.status == 409 && r.code() == "lost_race";
+      if (lost_race) ++lost_races_;
+      if (r.status == 503 || r.status == 429 || lost_race) {
         if (r.status == 503) ++unavailable_;
         last = std::to_string(r.status) + " " + clip(r.body);
         std::int64_t wait = 0;
@@ -215,12 +219,13 @@ class Client {
     o.http_500 += http_500_;
     o.unavailable_503 += unavailable_;
     o.node_moves += moves_;
+    o.lost_race_409 += lost_races_;
     for (auto& e : errors_) o.errors.push_back(std::move(e));
     for (auto& a : acks_) o.acks.push_back(std::move(a));
     replies_.clear();
     errors_.clear();
     acks_.clear();
-    http_500_ = unavailable_ = moves_ = 0;
+    http_500_ = unavailable_ = moves_ = lost_races_ = 0;
   }
 
  private:
@@ -257,6 +262,7 @@ class Client {
   std::uint64_t http_500_ = 0;
   std::uint64_t unavailable_ = 0;
   std::uint64_t moves_ = 0;
+  std::uint64_t lost_races_ = 0;
   std::vector<std::string> errors_;
   std::vector<Ack> acks_;
 };

@@ -77,6 +77,7 @@ struct StormOutcome {
   std::uint64_t http_500 = 0;
   std::uint64_t unavailable_503 = 0;  // 503 replies (unavailable, storage_*, outcome_unknown)
   std::uint64_t probe_503 = 0;        // the monitor's probes while PostgreSQL was down
+  std::uint64_t lost_race_409 = 0;    // 409 lost_race replies (retried)
   std::uint64_t node_moves = 0;       // agents/creators that moved to another node
   std::vector<std::string> errors;    // unexpected replies, unanswered requests
   int killed_node = -1;

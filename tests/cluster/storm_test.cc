@@ -69,15 +69,16 @@ void run_and_check(StormOptions o) {
   ASSERT_EQ(started, "") << "seed " << o.seed;
 
   const StormOutcome out = run_storm(cluster, o);
-  std::fprintf(stderr,
-               "[storm] seed %llu: %s in %lld ms; %zu acknowledgements, %llu 503 replies, "
-               "%llu probe 503s, %llu node moves, %zu leases dropped at the kill\n",
-               static_cast<unsigned long long>(o.seed),
-               out.finished ? "every intent concluded" : "NOT FINISHED",
-               static_cast<long long>(out.run_ms), out.acks.size(),
-               static_cast<unsigned long long>(out.unavailable_503),
-               static_cast<unsigned long long>(out.probe_503),
-               static_cast<unsigned long long>(out.node_moves), out.abandoned_at_kill.size());
+  std::fprintf(
+      stderr,
+      "[storm] seed %llu: %s in %lld ms; %zu acknowledgements, %llu 503 replies, "
+      "%llu lost_race 409s, %llu probe 503s, %llu node moves, %zu leases dropped at the kill\n",
+      static_cast<unsigned long long>(o.seed),
+      out.finished ? "every intent concluded" : "NOT FINISHED", static_cast<long long>(out.run_ms),
+      out.acks.size(), static_cast<unsigned long long>(out.unavailable_503),
+      static_cast<unsigned long long>(out.lost_race_409),
+      static_cast<unsigned long long>(out.probe_503),
+      static_cast<unsigned long long>(out.node_moves), out.abandoned_at_kill.size());
   for (const auto& [k, n] : out.replies) {
     std::fprintf(stderr, "[storm]   %-52s %8llu\n", k.c_str(), static_cast<unsigned long long>(n));
   }
