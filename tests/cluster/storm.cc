@@ -58,6 +58,8 @@ constexpr int kWorkSleepMsMax = 5;             // an agent's "work" between clai
 constexpr int kHeartbeatSleepMsMax = 200;      // before a heartbeat
 constexpr std::size_t kReadBackSamples = 300;  // intents read back through every node
 constexpr std::int64_t kNodeStopMsMax = 30'000;
+constexpr std::int64_t kKillHoldMs = 1'000;  // leases held by the victim's agents at the kill
+constexpr std::int64_t kKillWaitMsMax = 10'000;
 
 std::int64_t mono_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -109,6 +111,10 @@ struct Shared {
   Cluster* cluster = nullptr;
   const StormOptions* o = nullptr;
   std::atomic<bool> stop{false};
+  // The kill: agents on `victim` that hold a lease keep it, idle, until the
+  // node is dead, then drop it (their node died under their work).
+  std::atomic<int> victim{-1};
+  std::atomic<bool> killed{false};
   std::mutex mu;  // guards `out` while threads merge what they recorded
   StormOutcome* out = nullptr;
 };
@@ -123,8 +129,9 @@ struct CallResult {
 
 class Client {
  public:
-  Client(Shared& s, int node, std::string name, std::uint64_t seed)
-      : s_(s), node_(node), name_(std::move(name)), rng_(seed) {}
+  // A `pinned` client stays on its node: when the node dies, calls answer node_died.
+  Client(Shared& s, int node, std::string name, std::uint64_t seed, bool pinned = false)
+      : s_(s), node_(node), pinned_(pinned), name_(std::move(name)), rng_(seed) {}
 
   int node() const { return node_; }
   std::mt19937_64& rng() { return rng_; }
@@ -155,6 +162,10 @@ class Client {
         conn_ = std::make_unique<HttpConn>(s_.cluster->port(node_), kHttpTimeoutMs);
         if (!conn_->ok()) {
           conn_.reset();
+          if (pinned_) {
+            out.node_died = true;
+            return out;
+          }
           if (!move_on()) {
             backoff(attempt);
             continue;
@@ -255,6 +266,7 @@ class Client {
 
   Shared& s_;
   int node_;
+  bool pinned_;
   std::string name_;
   std::mt19937_64 rng_;
   std::unique_ptr<HttpConn> conn_;
@@ -322,6 +334,12 @@ void run_agent(Shared& s, int index) {
       }
     };
 
+    if (s.victim.load() == c.node()) {
+      const std::int64_t since = mono_ms();
+      while (!s.killed.load() && mono_ms() - since < kKillWaitMsMax) sleep_ms(10);
+      abandoned.emplace_back(id, epoch);
+      continue;
+    }
     int roll = static_cast<int>(rng() % 1000);
     if (roll < o.abandon_pm) continue;  // the lease expires
     roll -= o.abandon_pm;
@@ -384,7 +402,7 @@ void run_creator(Shared& s, int index) {
   std::vector<std::unique_ptr<Client>> pinned;
   for (int k = 0; k < o.nodes; ++k) {
     pinned.push_back(std::make_unique<Client>(
-        s, k, name, mix(o.seed, 100 + static_cast<std::uint64_t>(index * 16 + k))));
+        s, k, name, mix(o.seed, 100 + static_cast<std::uint64_t>(index * 16 + k)), true));
   }
   Client c(s, index % o.nodes, name, mix(o.seed, 50 + static_cast<std::uint64_t>(index)));
   const int batches = (o.intents + o.batch_intents - 1) / o.batch_intents;
@@ -629,7 +647,10 @@ StormOutcome run_storm(Cluster& cluster, const StormOptions& o) {
       fault_done = true;
       if (o.fault == Fault::kKillNode) {
         out.killed_node = static_cast<int>(o.seed % static_cast<std::uint64_t>(o.nodes));
+        s.victim.store(out.killed_node);
+        sleep_ms(kKillHoldMs);  // its agents' leases are now held across the kill
         std::string e = cluster.kill9(out.killed_node);
+        s.killed.store(true);
         if (!e.empty())
           out.errors.push_back("killing node " + std::to_string(out.killed_node) + ": " + e);
         std::fprintf(stderr, "[storm] %lld ms: killed node n%d (%lld concluded)\n",
@@ -725,7 +746,7 @@ struct IntentLog {
 
 }  // namespace
 
-std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, const StormOutcome& out) {
+std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOutcome& out) {
   std::vector<std::string> v;
   std::vector<int> live;
   for (int i = 0; i < cl.size(); ++i) {
@@ -1023,12 +1044,17 @@ std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, const S
     auto it = intents.find(id);
     if (it == intents.end()) continue;
     bool ended = false;
+    bool expired = false;
+    bool reclaimed = false;
     for (std::size_t k : it->second.events) {
       const LogEvent& e = log[k];
       if (e.epoch == epoch && e.type != "intent.claimed" && e.type != "intent.renewed") {
         ended = true;
+        expired = e.type == "intent.expired";
       }
+      if (e.type == "intent.claimed" && e.epoch == epoch + 1) reclaimed = true;
     }
+    if (expired && reclaimed) ++out.abandoned_reclaimed;
     if (!ended) {
       v.push_back("the lease epoch " + std::to_string(epoch) + " on " + id +
                   " dropped at the kill never ended; its events:" + history(id, log.size()));

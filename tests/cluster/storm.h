@@ -83,6 +83,8 @@ struct StormOutcome {
   int killed_node = -1;
   // Leases the agents of the killed node dropped when their node died.
   std::vector<std::pair<std::string, std::uint64_t>> abandoned_at_kill;
+  // Of those, the ones the log shows expired and then claimed again (check_storm).
+  std::size_t abandoned_reclaimed = 0;
 };
 
 class Cluster {
@@ -114,7 +116,7 @@ std::string intent_id(int n);
 StormOutcome run_storm(Cluster& cluster, const StormOptions& o);
 
 // Every violation found, each naming the intent, epochs and events involved.
-std::vector<std::string> check_storm(Cluster& cluster, const StormOptions& o,
-                                     const StormOutcome& out);
+// Also counts out.abandoned_reclaimed.
+std::vector<std::string> check_storm(Cluster& cluster, const StormOptions& o, StormOutcome& out);
 
 }  // namespace cairn::testing
