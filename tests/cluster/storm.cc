@@ -53,6 +53,7 @@ constexpr int kBackoffFirstMs = 25;
 constexpr int kBackoffCapMs = 1'000;
 constexpr std::int64_t kCatchUpMsMax = 5'000;  // a node's view may lag another's by this much
 constexpr int kMonitorPeriodMs = 200;
+constexpr int kProbeTimeoutMs = 5'000;  // a probe while PostgreSQL is down
 constexpr int kEventsPageItems = 1'000;
 constexpr int kWorkSleepMsMax = 5;             // an agent's "work" between claim and conclude
 constexpr int kHeartbeatSleepMsMax = 200;      // before a heartbeat
@@ -511,15 +512,18 @@ void restart_postgres(Cluster& cl, const StormOptions& o, StormOutcome& out) {
   while (mono_ms() - down_at < o.postgres_down_ms) {
     for (int i = 0; i < cl.size(); ++i) {
       if (!cl.alive(i)) continue;
-      HttpResult r = http(cl.port(i), "POST", "/v1/facts",
-                          "{\"kind\":\"probe\",\"content\":{\"probe\":" + std::to_string(++probe) +
-                              ",\"seed\":" + std::to_string(o.seed) + "}}");
+      HttpConn conn(cl.port(i), kProbeTimeoutMs);
+      HttpResult r =
+          conn.request("POST", "/v1/facts",
+                       "{\"kind\":\"probe\",\"content\":{\"probe\":" + std::to_string(++probe) +
+                           ",\"seed\":" + std::to_string(o.seed) + "}}");
       if (r.status == 503) {
         ++out.probe_503;
       } else {
         out.errors.push_back("a fact posted through node " + std::to_string(i) +
                              " while PostgreSQL was down answered " + std::to_string(r.status) +
-                             " " + clip(r.body) + " (expected 503)");
+                             " " + clip(r.body) + " (expected 503; 0: no answer within " +
+                             std::to_string(kProbeTimeoutMs) + " ms)");
       }
     }
     sleep_ms(250);
@@ -674,18 +678,7 @@ StormOutcome run_storm(Cluster& cluster, const StormOptions& o) {
 
 // ---- the checker ---------------------------------------------------------------------
 
-namespace {
-
-struct LogEvent {
-  std::uint64_t seq = 0;
-  std::string type;
-  std::string subject;
-  std::string agent;
-  std::string result;
-  std::uint64_t epoch = 0;
-  std::int64_t lease = 0;
-  std::int64_t at = 0;
-};
+namespace {}  // namespace
 
 std::string render(const LogEvent& e) {
   std::string s = "#" + std::to_string(e.seq) + " " + e.type;
@@ -695,6 +688,8 @@ std::string render(const LogEvent& e) {
   s += " at " + std::to_string(e.at);
   return s;
 }
+
+namespace {
 
 // Reads the whole log through node `i`; the raw pages go to `pages`.
 bool read_log(Cluster& cl, int i, std::vector<std::string>& pages, std::vector<LogEvent>* events,
@@ -746,69 +741,9 @@ struct IntentLog {
 
 }  // namespace
 
-std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOutcome& out) {
+std::vector<std::string> check_log(const std::vector<LogEvent>& log, int intent_count,
+                                   StormOutcome& out) {
   std::vector<std::string> v;
-  std::vector<int> live;
-  for (int i = 0; i < cl.size(); ++i) {
-    if (cl.alive(i)) live.push_back(i);
-  }
-  if (live.empty()) return {"no node is alive to read the log from"};
-
-  // Every live node's view: the same counts once it caught up.
-  std::uint64_t last_seq = 0;
-  std::string state0;
-  for (int i : live) {
-    const std::int64_t start = mono_ms();
-    std::string body;
-    bool done = false;
-    while (!done && mono_ms() - start <= kCatchUpMsMax) {
-      HttpResult r = http(cl.port(i), "GET", "/v1/state");
-      body = r.body;
-      const Json j = r.json();
-      const Json* in = j.find("intents");
-      done = r.status == 200 && in != nullptr && int_of(*in, "concluded") == o.intents &&
-             int_of(*in, "open") == 0 && int_of(*in, "claimed") == 0 &&
-             int_of(*in, "deferred") == 0 && int_of(*in, "dead") == 0 &&
-             int_of(*in, "cancelled") == 0 && (state0.empty() || body == state0);
-      if (!done) sleep_ms(50);
-    }
-    if (!done) {
-      v.push_back("node " + std::to_string(i) + " GET /v1/state: " + clip(body, 600) +
-                  " (expected every one of the " + std::to_string(o.intents) +
-                  " intents concluded" +
-                  (state0.empty() ? std::string(")")
-                                  : ", and the same as node " + std::to_string(live[0]) + ": " +
-                                        clip(state0, 600) + ")"));
-    }
-    if (state0.empty()) {
-      state0 = body;
-      auto j = parse_json(body);
-      last_seq = j.ok() ? static_cast<std::uint64_t>(int_of(*j, "last_seq")) : 0;
-    }
-  }
-
-  // The log, through every live node: the same bytes.
-  std::vector<LogEvent> log;
-  std::vector<std::string> pages0;
-  if (!read_log(cl, live[0], pages0, &log, v)) return v;
-  for (std::size_t k = 1; k < live.size(); ++k) {
-    std::vector<std::string> pages;
-    if (!read_log(cl, live[k], pages, nullptr, v)) continue;
-    if (pages != pages0) {
-      std::size_t p = 0;
-      while (p < pages.size() && p < pages0.size() && pages[p] == pages0[p]) ++p;
-      v.push_back("node " + std::to_string(live[k]) + " serves a different event log than node " +
-                  std::to_string(live[0]) + " from page " + std::to_string(p) + " (" +
-                  std::to_string(pages.size()) + " vs " + std::to_string(pages0.size()) +
-                  " pages)");
-    }
-  }
-  std::fprintf(stderr, "[storm] the log holds %zu events\n", log.size());
-  if (log.size() != last_seq) {
-    v.push_back("GET /v1/state says last_seq " + std::to_string(last_seq) + " but the log holds " +
-                std::to_string(log.size()) + " events");
-  }
-
   // The sequence: 1..last without gaps.
   for (std::size_t k = 0; k < log.size(); ++k) {
     if (log[k].seq != k + 1) {
@@ -821,7 +756,7 @@ std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOu
 
   // Per intent: replay the leases.
   std::unordered_map<std::string, IntentLog> intents;
-  for (int n = 0; n < o.intents; ++n) intents[intent_id(n)];
+  for (int n = 0; n < intent_count; ++n) intents[intent_id(n)];
   std::unordered_map<std::string, int> recorded;  // fact id -> fact.recorded events
   struct Lease {
     bool held = false;
@@ -935,7 +870,7 @@ std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOu
   if (not_created > 0 || not_concluded > 0) {
     v.push_back(std::to_string(not_created) + " intents not created exactly once and " +
                 std::to_string(not_concluded) + " not concluded exactly once (of " +
-                std::to_string(o.intents) + "); e.g." + examples);
+                std::to_string(intent_count) + "); e.g." + examples);
   }
 
   // Every acknowledgement is the event it acknowledged.
@@ -1017,27 +952,6 @@ std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOu
     }
   }
 
-  // Intents read back through every live node show the logged conclusion.
-  std::mt19937_64 rng(mix(o.seed, 7));
-  for (int i : live) {
-    HttpConn conn(cl.port(i), kHttpTimeoutMs);
-    for (std::size_t s = 0; s < kReadBackSamples; ++s) {
-      const std::string id =
-          intent_id(static_cast<int>(rng() % static_cast<std::uint64_t>(o.intents)));
-      const IntentLog& il = intents[id];
-      if (il.concluded != 1) continue;
-      const LogEvent& c = log[il.concluded_at];
-      HttpResult r = conn.request("GET", "/v1/intents/" + id);
-      const Json j = r.json();
-      if (r.status != 200 || str_of(j, "state") != "concluded" || str_of(j, "result") != c.result ||
-          static_cast<std::uint64_t>(int_of(j, "epoch")) != c.epoch) {
-        v.push_back("GET /v1/intents/" + id + " on node " + std::to_string(i) + ": " +
-                    std::to_string(r.status) + " " + clip(r.body) + " but the log says " +
-                    render(c) + " result " + c.result);
-      }
-    }
-  }
-
   // Leases dropped when their node died ended by expiry and were claimed again
   // (or by the dropped request itself, when it had landed before the kill).
   for (const auto& [id, epoch] : out.abandoned_at_kill) {
@@ -1060,6 +974,99 @@ std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOu
                   " dropped at the kill never ended; its events:" + history(id, log.size()));
     }
   }
+  return v;
+}
+
+std::vector<std::string> check_storm(Cluster& cl, const StormOptions& o, StormOutcome& out) {
+  std::vector<std::string> v;
+  std::vector<int> live;
+  for (int i = 0; i < cl.size(); ++i) {
+    if (cl.alive(i)) live.push_back(i);
+  }
+  if (live.empty()) return {"no node is alive to read the log from"};
+
+  // Every live node's view: the same counts once it caught up.
+  std::uint64_t last_seq = 0;
+  std::string state0;
+  for (int i : live) {
+    const std::int64_t start = mono_ms();
+    std::string body;
+    bool done = false;
+    while (!done && mono_ms() - start <= kCatchUpMsMax) {
+      HttpResult r = http(cl.port(i), "GET", "/v1/state");
+      body = r.body;
+      const Json j = r.json();
+      const Json* in = j.find("intents");
+      done = r.status == 200 && in != nullptr && int_of(*in, "concluded") == o.intents &&
+             int_of(*in, "open") == 0 && int_of(*in, "claimed") == 0 &&
+             int_of(*in, "deferred") == 0 && int_of(*in, "dead") == 0 &&
+             int_of(*in, "cancelled") == 0 && (state0.empty() || body == state0);
+      if (!done) sleep_ms(50);
+    }
+    if (!done) {
+      v.push_back("node " + std::to_string(i) + " GET /v1/state: " + clip(body, 600) +
+                  " (expected every one of the " + std::to_string(o.intents) +
+                  " intents concluded" +
+                  (state0.empty() ? std::string(")")
+                                  : ", and the same as node " + std::to_string(live[0]) + ": " +
+                                        clip(state0, 600) + ")"));
+    }
+    if (state0.empty()) {
+      state0 = body;
+      auto j = parse_json(body);
+      last_seq = j.ok() ? static_cast<std::uint64_t>(int_of(*j, "last_seq")) : 0;
+    }
+  }
+
+  // The log, through every live node: the same bytes.
+  std::vector<LogEvent> log;
+  std::vector<std::string> pages0;
+  if (!read_log(cl, live[0], pages0, &log, v)) return v;
+  for (std::size_t k = 1; k < live.size(); ++k) {
+    std::vector<std::string> pages;
+    if (!read_log(cl, live[k], pages, nullptr, v)) continue;
+    if (pages != pages0) {
+      std::size_t p = 0;
+      while (p < pages.size() && p < pages0.size() && pages[p] == pages0[p]) ++p;
+      v.push_back("node " + std::to_string(live[k]) + " serves a different event log than node " +
+                  std::to_string(live[0]) + " from page " + std::to_string(p) + " (" +
+                  std::to_string(pages.size()) + " vs " + std::to_string(pages0.size()) +
+                  " pages)");
+    }
+  }
+  std::fprintf(stderr, "[storm] the log holds %zu events\n", log.size());
+  if (log.size() != last_seq) {
+    v.push_back("GET /v1/state says last_seq " + std::to_string(last_seq) + " but the log holds " +
+                std::to_string(log.size()) + " events");
+  }
+
+  for (std::string& x : check_log(log, o.intents, out)) v.push_back(std::move(x));
+
+  // Intents read back through every live node show the logged conclusion.
+  std::unordered_map<std::string, std::size_t> concluded;  // intent -> its intent.concluded
+  for (std::size_t k = 0; k < log.size(); ++k) {
+    if (log[k].type == "intent.concluded") concluded[log[k].subject] = k;
+  }
+  std::mt19937_64 rng(mix(o.seed, 7));
+  for (int i : live) {
+    HttpConn conn(cl.port(i), kHttpTimeoutMs);
+    for (std::size_t s = 0; s < kReadBackSamples; ++s) {
+      const std::string id =
+          intent_id(static_cast<int>(rng() % static_cast<std::uint64_t>(o.intents)));
+      auto ci = concluded.find(id);
+      if (ci == concluded.end()) continue;
+      const LogEvent& c = log[ci->second];
+      HttpResult r = conn.request("GET", "/v1/intents/" + id);
+      const Json j = r.json();
+      if (r.status != 200 || str_of(j, "state") != "concluded" || str_of(j, "result") != c.result ||
+          static_cast<std::uint64_t>(int_of(j, "epoch")) != c.epoch) {
+        v.push_back("GET /v1/intents/" + id + " on node " + std::to_string(i) + ": " +
+                    std::to_string(r.status) + " " + clip(r.body) + " but the log says " +
+                    render(c) + " result " + c.result);
+      }
+    }
+  }
+
   return v;
 }
 

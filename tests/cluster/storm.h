@@ -116,7 +116,28 @@ std::string intent_id(int n);
 StormOutcome run_storm(Cluster& cluster, const StormOptions& o);
 
 // Every violation found, each naming the intent, epochs and events involved.
-// Also counts out.abandoned_reclaimed.
+// One event of the log (GET /v1/events), with the members the checker reads.
+struct LogEvent {
+  std::uint64_t seq = 0;
+  std::string type;
+  std::string subject;
+  std::string agent;   // data.agent
+  std::string result;  // data.result (intent.concluded)
+  std::uint64_t epoch = 0;
+  std::int64_t lease = 0;  // data.lease_expires_at (intent.claimed, intent.renewed)
+  std::int64_t at = 0;
+};
+std::string render(const LogEvent& e);
+
+// The checks of the log alone against the acknowledgements: the sequence, the
+// per-intent lease replay, every ack in the log, the batch facts, the leases
+// dropped at a kill (counts out.abandoned_reclaimed). Intents are
+// intent_id(0..intent_count-1).
+std::vector<std::string> check_log(const std::vector<LogEvent>& log, int intent_count,
+                                   StormOutcome& out);
+
+// check_log() on the log read through every live node, plus what the nodes
+// serve: the same log bytes, the same state counts, the intents read back.
 std::vector<std::string> check_storm(Cluster& cluster, const StormOptions& o, StormOutcome& out);
 
 }  // namespace cairn::testing
