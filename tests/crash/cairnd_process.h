@@ -17,16 +17,20 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace cairn::testing {
 
 class CairndProcess {
  public:
   // `log_path` receives the server's stderr (JSON log lines), appended.
-  CairndProcess(std::string binary, std::string data_dir, std::string log_path)
+  // `extra_args` follow the data directory and listen address (e.g. --store).
+  CairndProcess(std::string binary, std::string data_dir, std::string log_path,
+                std::vector<std::string> extra_args = {})
       : binary_(std::move(binary)),
         data_dir_(std::move(data_dir)),
-        log_path_(std::move(log_path)) {}
+        log_path_(std::move(log_path)),
+        extra_args_(std::move(extra_args)) {}
   ~CairndProcess() {
     if (running()) kill9();
   }
@@ -45,16 +49,17 @@ class CairndProcess {
     if (log_fd < 0) return "cannot open " + log_path_;
     // Everything the child needs is prepared before fork (only async-signal-safe
     // calls happen between fork and exec).
-    const char* argv[] = {"cairnd",   "--data",      data_dir_.c_str(),
-                          "--listen", "127.0.0.1:0", "--log-level",
-                          "warn",     nullptr};
+    std::vector<const char*> argv = {
+        "cairnd", "--data", data_dir_.c_str(), "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    for (const std::string& a : extra_args_) argv.push_back(a.c_str());
+    argv.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return "fork failed";
     if (pid == 0) {
       ::dup2(out[1], 1);
       ::dup2(log_fd, 2);
       ::close(out[0]);
-      ::execv(binary_.c_str(), const_cast<char* const*>(argv));
+      ::execv(binary_.c_str(), const_cast<char* const*>(argv.data()));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -141,6 +146,7 @@ class CairndProcess {
   std::string binary_;
   std::string data_dir_;
   std::string log_path_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };
