@@ -1,7 +1,7 @@
 // cairnd — the cairn server: HTTP/JSON API over the engine and embedded SQLite.
 //
-//   cairnd [--data DIR] [--store postgres://...] [--listen HOST:PORT] [--config FILE]
-//          [--log-level LEVEL]
+//   cairnd [--data DIR] [--store postgres://...] [--node NAME] [--listen HOST:PORT]
+//          [--config FILE] [--log-level LEVEL]
 //
 // Flags override the config file; defaults are SQLite in ./cairn-data and
 // 127.0.0.1:7400. SIGTERM / SIGINT shut down cleanly (exit 0). CLI11 is
@@ -18,12 +18,15 @@ int main(int argc, char** argv) {
   CLI::App app{"cairnd: the cairn coordination server"};
   std::string data;
   std::string store;
+  std::string node;
   std::string listen;
   std::string config_path;
   std::string log_level;
   app.add_option("--data", data, "data directory (default ./cairn-data)");
   app.add_option("--store", store,
                  "postgres://... to keep the blackboard in PostgreSQL (default: SQLite in --data)");
+  app.add_option("--node", node,
+                 "this node's name: several cairnd nodes share the PostgreSQL --store");
   app.add_option("--listen", listen, "listen address HOST:PORT (default 127.0.0.1:7400)");
   app.add_option("--config", config_path, "YAML config file");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   }
   if (!data.empty()) config.data_dir = data;
   if (!store.empty()) config.store_url = store;
+  if (!node.empty()) config.engine.node = node;
   if (!log_level.empty()) config.log_level = log_level;
   if (!listen.empty()) {
     cairn::Status s = cairn::server::parse_listen(listen, config.listen_host, config.listen_port);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/keys.h"
 #include "model/json_fields.h"
@@ -544,21 +545,12 @@ Status Blackboard::cancel(std::string_view id, std::string_view requester) {
 // ---- hints ----------------------------------------------------------------------
 
 void Blackboard::set_hint(Hint h) {
-  auto it = hints_.find(h.d.id);
   std::optional<Hint> before;
-  if (it != hints_.end()) {
-    before = it->second;
-    if (it->second.d.expires_at != 0)
-      hint_ends_.erase(TimeEntry{it->second.d.expires_at, it->first});
-    it->second = std::move(h);
-  } else {
-    it = hints_.emplace(h.d.id, std::move(h)).first;
-  }
-  const Hint& now_h = it->second;
-  if (!now_h.revoked && now_h.ended_at == 0 && now_h.d.expires_at != 0) {
-    hint_ends_.emplace(now_h.d.expires_at, it->first);
-  }
-  undo_.push_back(Undo{Undo::Kind::kHint, it->first, {}, std::move(before), {}, std::nullopt});
+  if (auto it = hints_.find(h.d.id); it != hints_.end()) before = it->second;
+  const std::string id = h.d.id;
+  put_loaded_hint(std::move(h));
+  const std::string_view key = hints_.find(id)->first;
+  undo_.push_back(Undo{Undo::Kind::kHint, key, {}, std::move(before), {}, std::nullopt});
 }
 
 Result<HintReply> Blackboard::create_hint(HintDraft draft) {
@@ -919,15 +911,143 @@ Status Blackboard::load(store::Store& store) {
 
   CAIRN_RETURN_IF_ERROR(scan(store, keys::kHint, page, [&](const store::Entry& e) {
     CAIRN_ASSIGN_OR_RETURN(Hint h, decode_hint_record(e.value));
-    auto it = hints_.emplace(h.d.id, std::move(h)).first;
-    const Hint& stored = it->second;
-    if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
-      hint_ends_.emplace(stored.d.expires_at, it->first);
-    }
+    put_loaded_hint(std::move(h));
     return Status();
   }));
   durable_seq_ = last_seq_;
   return Status();
+}
+
+void Blackboard::put_loaded_hint(Hint h) {
+  auto it = hints_.find(h.d.id);
+  if (it != hints_.end()) {
+    if (it->second.d.expires_at != 0)
+      hint_ends_.erase(TimeEntry{it->second.d.expires_at, it->first});
+    it->second = std::move(h);
+  } else {
+    it = hints_.emplace(h.d.id, std::move(h)).first;
+  }
+  const Hint& stored = it->second;
+  if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
+    hint_ends_.emplace(stored.d.expires_at, it->first);
+  }
+}
+
+Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {
+  CAIRN_ASSERT(!drained_ && undo_.empty());
+  CatchUp out;
+  CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> seq_e, store.get(keys::kEventSeq));
+  std::uint64_t seq = 0;
+  if (seq_e) {
+    bool ok = false;
+    seq = parse_u64(seq_e->value, ok);
+    if (!ok) return internal_error("corrupt " + std::string(keys::kEventSeq));
+    out.seq_version = seq_e->version;
+  }
+  if (seq < last_seq_) {
+    return internal_error("the store's event sequence " + std::to_string(seq) +
+                              " is behind this node's " + std::to_string(last_seq_),
+                          "storage_behind");
+  }
+  if (seq == last_seq_) return out;
+  const std::uint64_t to = std::min<std::uint64_t>(seq, last_seq_ + config_.catch_up_events_max);
+  out.more = to < seq;
+
+  // The events, gap-free (page by page; each page bounded by load_page_size).
+  std::uint64_t after = last_seq_;
+  while (after < to) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(config_.load_page_size, to - after));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Event> page, read_events(store, after, want));
+    if (page.empty()) {
+      return internal_error("event " + std::to_string(after + 1) + " is missing from the store",
+                            "storage_corrupt");
+    }
+    for (Event& e : page) {
+      if (e.seq != after + 1) {
+        return internal_error("event " + std::to_string(after + 1) + " is missing from the store",
+                              "storage_corrupt");
+      }
+      after = e.seq;
+      out.events.push_back(std::move(e));
+      if (after == to) break;
+    }
+  }
+
+  // The records they name, each once.
+  std::set<std::string_view> fact_ids, intent_ids, hint_ids;
+  for (const Event& e : out.events) {
+    if (e.type == ev::kFactRecorded) {
+      if (!has_fact(e.subject)) fact_ids.insert(e.subject);
+    } else if (e.type.starts_with("intent.")) {
+      intent_ids.insert(e.subject);
+    } else if (e.type.starts_with("hint.")) {
+      hint_ids.insert(e.subject);
+    }
+  }
+  std::vector<std::string> keys;
+  for (std::string_view id : fact_ids) keys.push_back(keys::fact(id));
+  for (std::string_view id : intent_ids) {
+    if (intents_.find(id) == intents_.end()) keys.push_back(keys::intent_def(id));
+    keys.push_back(keys::intent_status(id));
+  }
+  for (std::string_view id : hint_ids) keys.push_back(keys::hint(id));
+  std::vector<std::optional<store::Entry>> entries;
+  entries.reserve(keys.size());
+  for (std::size_t at = 0; at < keys.size(); at += config_.load_page_size) {
+    const std::size_t n = std::min(config_.load_page_size, keys.size() - at);
+    CAIRN_ASSIGN_OR_RETURN(auto got, store.get_many(std::span(keys).subspan(at, n)));
+    for (auto& e : got) entries.push_back(std::move(e));
+  }
+
+  // Apply: facts, then intent definitions before their statuses, then hints.
+  std::size_t i = 0;
+  auto missing = [&](std::size_t k) {
+    return internal_error("a record named by the event log is missing: " + keys[k],
+                          "storage_corrupt");
+  };
+  for (std::size_t n = 0; n < fact_ids.size(); ++n, ++i) {
+    if (!entries[i]) return missing(i);
+    CAIRN_ASSIGN_OR_RETURN(Fact f, decode_fact_record(entries[i]->value));
+    KindInfo& k = fact_kinds_[f.body.kind];
+    ++k.count;
+    if (f.seq > k.latest_seq) {
+      k.latest_seq = f.seq;
+      k.latest_at = f.recorded_at;
+    }
+    facts_.emplace(std::move(f.id), FactMeta{f.seq, f.recorded_at});
+  }
+  for (std::string_view id : intent_ids) {
+    auto it = intents_.find(id);
+    const bool fresh = it == intents_.end();
+    if (fresh) {
+      if (!entries[i]) return missing(i);
+      CAIRN_ASSIGN_OR_RETURN(IntentDef d, decode_intent_def(entries[i]->value));
+      ++i;
+      if (d.id != id) return internal_error("intent record " + keys[i - 1] + " names " + d.id);
+      Intent in;
+      in.def = std::move(d);
+      std::string key = in.def.id;
+      it = intents_.emplace(std::move(key), std::move(in)).first;
+    }
+    if (!entries[i]) return missing(i);
+    CAIRN_ASSIGN_OR_RETURN(IntentStatus st, decode_intent_status(entries[i]->value));
+    ++i;
+    if (fresh) {
+      it->second.st = std::move(st);
+      index_memory(it->second);
+    } else {
+      set_status(it->second, st);
+    }
+  }
+  for (std::size_t n = 0; n < hint_ids.size(); ++n, ++i) {
+    if (!entries[i]) return missing(i);
+    CAIRN_ASSIGN_OR_RETURN(Hint h, decode_hint_record(entries[i]->value));
+    put_loaded_hint(std::move(h));
+  }
+  last_seq_ = to;
+  durable_seq_ = to;
+  return out;
 }
 
 Result<Fact> Blackboard::read_fact(store::Store& store, std::string_view id) {

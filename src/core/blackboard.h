@@ -64,6 +64,9 @@ struct CoreConfig {
   std::size_t tick_expiries_max = 10'000;
   // Records read per range call while loading.
   std::size_t load_page_size = 1'000;
+  // Shared mode: other writers' events one catch_up() applies at most (a
+  // node further behind catches up over several calls).
+  std::size_t catch_up_events_max = 10'000;
 };
 
 struct PostFactReply {
@@ -124,6 +127,20 @@ class Blackboard {
 
   // Replaces the hot state with what `store` holds. REQUIRES: nothing pending.
   Status load(store::Store& store);
+
+  // Shared mode (several nodes writing one store): brings the hot state up
+  // to the store's event sequence. Reads the events after last_seq() (at
+  // most catch_up_events_max) and re-reads every record they name — intent
+  // statuses and definitions, hints, facts — replacing the hot state's. The
+  // reads are not one snapshot: a record may already show a later change;
+  // a commit whose preconditions name `seq_version` fails whenever that is
+  // so, and the next catch_up() re-reads it. REQUIRES: nothing pending.
+  struct CatchUp {
+    std::vector<Event> events;                    // the events applied, in order
+    store::Version seq_version = store::kAbsent;  // version of m/event_seq that was read
+    bool more = false;  // events beyond catch_up_events_max wait: call again
+  };
+  Result<CatchUp> catch_up(store::Store& store);
 
   // ---- commands ----------------------------------------------------------
   // Records a fact (idempotent by id). derived_from must resolve
@@ -285,6 +302,8 @@ class Blackboard {
   static void durable_index_keys(const IntentDef& d, const IntentStatus& s,
                                  std::vector<std::string>& out);
   void set_hint(Hint h);
+  // Replaces (or adds) a hint read from the store: no undo record.
+  void put_loaded_hint(Hint h);
   Result<ClaimReply> claim_intent(Intent& in, std::string_view agent, std::int64_t ttl_ms,
                                   std::int64_t now_ms);
   void expire_if_ended(Intent& in, std::int64_t now_ms);

@@ -43,8 +43,16 @@ std::string event(std::uint64_t seq) {
   return k;
 }
 
-std::string idempotency_record(std::uint64_t n) {
-  std::string k(kIdempotency);
+std::string idempotency_prefix(std::string_view node) {
+  if (node.empty()) return std::string(kIdempotency);
+  std::string k(kNodeIdempotency);
+  k += node;
+  k += '/';
+  return k;
+}
+
+std::string idempotency_record(std::uint64_t n, std::string_view node) {
+  std::string k = idempotency_prefix(node);
   append_u64(k, n);
   return k;
 }

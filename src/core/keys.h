@@ -7,10 +7,14 @@
 //   h/<hint id>                         hint record
 //   e/<seq:20>                          event
 //   m/event_seq                         last assigned event sequence number
+//   m/commit/<node>                     shared mode: names the node's last batch
+//                                       (engine; resync after outcome_unknown)
 //   k/<n:20>                            an idempotency record (engine): the
 //                                       caller, key and final reply of a keyed
 //                                       request, written in the batch that
 //                                       answered it; n orders them (eviction)
+//   k:<node>/<n:20>                     the same for node <node> in shared mode
+//                                       (each node numbers and reads its own)
 // Secondary indexes (empty values unless noted), kept in the same batch:
 //   x/fs/<seq:20>                       → fact id   facts in record order
 //   x/fk/<kind>|<seq:20>                → fact id   facts by kind and time
@@ -39,7 +43,9 @@ inline constexpr std::string_view kIntentStatus = "s/";
 inline constexpr std::string_view kHint = "h/";
 inline constexpr std::string_view kEvent = "e/";
 inline constexpr std::string_view kEventSeq = "m/event_seq";
+inline constexpr std::string_view kCommitMarker = "m/commit/";
 inline constexpr std::string_view kIdempotency = "k/";
+inline constexpr std::string_view kNodeIdempotency = "k:";
 inline constexpr std::string_view kFactsBySeq = "x/fs/";
 inline constexpr std::string_view kFactsByKind = "x/fk/";
 inline constexpr std::string_view kFactConcludes = "x/fc/";
@@ -55,7 +61,9 @@ std::string intent_def(std::string_view id);
 std::string intent_status(std::string_view id);
 std::string hint(std::string_view id);
 std::string event(std::uint64_t seq);
-std::string idempotency_record(std::uint64_t n);
+// "k/" for a single-writer engine (node empty), "k:<node>/" in shared mode.
+std::string idempotency_prefix(std::string_view node);
+std::string idempotency_record(std::uint64_t n, std::string_view node = {});
 std::string fact_by_seq(std::uint64_t seq);
 std::string fact_by_kind(std::string_view kind, std::uint64_t seq);
 std::string fact_by_kind_prefix(std::string_view kind);

@@ -115,6 +115,8 @@ std::string describe(const Effect& e) {
     o.emplace_back("publish", Json(std::move(evs)));
   } else if (const auto* s = std::get_if<ResyncEffect>(&e)) {
     o.emplace_back("resync", Json(s->commit_id));
+  } else if (std::get_if<CatchUpEffect>(&e) != nullptr) {
+    o.emplace_back("catch_up", Json(true));
   }
   return to_json(Json(std::move(o)));
 }
@@ -128,12 +130,39 @@ Engine::Engine(EngineConfig config, std::uint64_t seed, std::int64_t now_wall_ms
       backoff_(config_.agent_backoff_base_ms, config_.agent_backoff_cap_ms),
       governor_(config_.down_after_expiries),
       dedup_(config_.dedup_capacity),
-      records_(config_.record_depth_max, config_.record_names_max) {}
+      record_prefix_(keys::idempotency_prefix(config_.node)),
+      records_(config_.record_depth_max, config_.record_names_max) {
+  if (shared()) marker_base_ = rng_.hex(8);
+}
 
 Status Engine::load(store::Store& store) {
   CAIRN_ASSERT(!busy() && ingress_.empty());
+  if (shared()) {
+    // Read before the state: a commit by another node while we load makes
+    // this version stale, so our first commit conflicts and catches up.
+    CAIRN_ASSIGN_OR_RETURN(std::optional<store::Entry> seq, store.get(keys::kEventSeq));
+    seq_version_ = seq ? seq->version : store::kAbsent;
+  }
   CAIRN_RETURN_IF_ERROR(bb_.load(store));
   return load_idempotency(store);
+}
+
+Status Engine::catch_up(store::Store& store) {
+  if (!shared() || inflight_) return Status();
+  // Asked for or not, and whether it works or not: the next cycle runs. If
+  // the store cannot be read, that cycle's commit fails or conflicts.
+  catch_up_wanted_ = false;
+  CAIRN_ASSIGN_OR_RETURN(Blackboard::CatchUp c, bb_.catch_up(store));
+  counters_.add("catch_up.calls");
+  // Still behind: no commit may pass until the rest is read.
+  seq_version_ = c.more ? store::kAbsent : c.seq_version;
+  if (c.more) want_catch_up();
+  if (!c.events.empty()) {
+    counters_.add("catch_up.events", c.events.size());
+    after_events(c.events);
+    carry_.push_back(PublishEffect{std::move(c.events)});
+  }
+  return Status();
 }
 
 // ---- idempotency records ------------------------------------------------------------------
@@ -165,9 +194,9 @@ Status Engine::load_idempotency(store::Store& store) {
   constexpr std::size_t kPage = 1'024;
   std::string after;
   for (;;) {
-    CAIRN_ASSIGN_OR_RETURN(store::RangePage page, store.range(keys::kIdempotency, after, kPage));
+    CAIRN_ASSIGN_OR_RETURN(store::RangePage page, store.range(record_prefix_, after, kPage));
     for (const store::Entry& e : page.entries) {
-      const std::string_view digits = std::string_view(e.key).substr(keys::kIdempotency.size());
+      const std::string_view digits = std::string_view(e.key).substr(record_prefix_.size());
       std::uint64_t n = 0;
       bool ok = digits.size() == 20;
       for (char c : digits) {
@@ -208,7 +237,7 @@ bool Engine::record_replies(std::vector<Pending>& replies, store::Batch& batch,
     p.record = next_record_++;
     inflight.last_record = p.record;
     batch.mutations.push_back(
-        store::Mutation{store::Mutation::Op::kPut, keys::idempotency_record(p.record),
+        store::Mutation{store::Mutation::Op::kPut, keys::idempotency_record(p.record, config_.node),
                         idempotency_record_value(p.caller, p.idempotency_key, p.status, p.body)});
     added = true;
   }
@@ -218,8 +247,8 @@ bool Engine::record_replies(std::vector<Pending>& replies, store::Batch& batch,
     inflight.unrecord = std::move(unrecord_);
     unrecord_.clear();
     for (std::uint64_t n : inflight.unrecord) {
-      batch.mutations.push_back(
-          store::Mutation{store::Mutation::Op::kDelete, keys::idempotency_record(n), {}});
+      batch.mutations.push_back(store::Mutation{
+          store::Mutation::Op::kDelete, keys::idempotency_record(n, config_.node), {}});
     }
   }
   return added;
@@ -450,7 +479,7 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
   if (status.ok() && body.is_null()) body = Json::object();
 }
 
-void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed) {
+void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::uint32_t races) {
   counters_.add(std::string("commands.") + std::string(command_name(r.command)));
   const bool keyed = !r.idempotency_key.empty() && is_mutation(r.command);
   if (keyed && !resumed) {
@@ -472,6 +501,9 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed) {
         break;
     }
   }
+  // Shared mode: a mutation's reply, whatever it says, is only released
+  // after a commit proves the state it read was current.
+  if (is_mutation(r.command)) cycle_mutated_ = true;
   Status status;
   Json body;
   execute(r, status, body);
@@ -487,12 +519,20 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed) {
     }
     counters_.add("claims.park_full");
   }
-  out.push_back(Pending{r.id,
-                        std::move(r.caller),
-                        keyed ? std::move(r.idempotency_key) : "",
-                        std::move(status),
-                        std::move(body),
-                        {}});
+  Pending p{};
+  p.id = r.id;
+  p.status = std::move(status);
+  p.body = std::move(body);
+  p.races = races;
+  if (shared()) {
+    p.caller = r.caller;
+    if (keyed) p.idempotency_key = r.idempotency_key;
+    p.redo = std::move(r);
+  } else {
+    p.caller = std::move(r.caller);
+    if (keyed) p.idempotency_key = std::move(r.idempotency_key);
+  }
+  out.push_back(std::move(p));
 }
 
 // ---- releasing replies ----------------------------------------------------------------
@@ -592,6 +632,7 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     commit_failures_ = 0;
     commit_retry_at_ = 0;
     if (inflight_->drained) bb_.accept();
+    if (shared() && !inflight_->events.empty()) seq_version_ = outcome->version;
     release(inflight_->replies, carry_);
     after_events(inflight_->events);
     carry_.push_back(PublishEffect{std::move(inflight_->events)});
@@ -614,6 +655,10 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     carry_.push_back(ResyncEffect{commit_id});
     return;  // inflight_ stays until resync() learns what happened
   }
+  if (shared() && why.code() == Code::kConflict) {
+    lost_race(why);
+    return;
+  }
   counters_.add("commit.failed");
   ++commit_failures_;
   std::int64_t wait = config_.commit_retry_base_ms;
@@ -625,6 +670,49 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
   requeue_unrecord(*inflight_);
   fail_all(inflight_->replies, why, carry_);
   inflight_.reset();
+}
+
+void Engine::lost_race(const Status& why) {
+  counters_.add("commit.lost_race");
+  if (inflight_->drained) bb_.rollback();
+  requeue_unrecord(*inflight_);
+  std::deque<Redo> again;
+  for (Pending& p : inflight_->replies) {
+    if (p.redo && p.races < config_.lost_races_max) {
+      again.push_back(Redo{std::move(*p.redo), p.races + 1});
+      continue;
+    }
+    p.record = 0;  // its record was not written
+    if (p.redo) {
+      counters_.add("commit.lost_race_final");
+      p.status =
+          conflict("other nodes changed the blackboard first " + std::to_string(p.races + 1) +
+                       " times in a row; nothing was applied, retry",
+                   "lost_race",
+                   Json(JsonObject{
+                       {"races", Json(static_cast<std::uint64_t>(p.races + 1))},
+                       {"keys", why.details().find("keys") != nullptr ? *why.details().find("keys")
+                                                                      : Json::array()}}));
+      p.body = Json();
+      if (!p.idempotency_key.empty()) {
+        answer_waiting(p, p.status, p.body, carry_);
+        dedup_.forget(p.caller, p.idempotency_key);  // nothing happened: a retry runs
+        p.idempotency_key.clear();
+      }
+    }
+    // A replayed reply (or a lost race's final answer) stands.
+    std::vector<Pending> one;
+    one.push_back(std::move(p));
+    release(one, carry_);
+  }
+  for (auto it = again.rbegin(); it != again.rend(); ++it) redo_.push_front(std::move(*it));
+  inflight_.reset();
+  want_catch_up();
+}
+
+void Engine::want_catch_up() {
+  catch_up_wanted_ = true;
+  carry_.push_back(CatchUpEffect{});
 }
 
 Status Engine::resync(store::Store& store) {
@@ -643,7 +731,16 @@ Status Engine::resync(store::Store& store) {
   // sequence number. A batch without events carries idempotency records:
   // it landed exactly when its newest record is there.
   bool applied = false;
-  if (!inflight_->events.empty()) {
+  std::optional<store::Entry> marker;
+  if (shared()) {
+    // Other nodes may have advanced the sequence since: the node's commit
+    // marker tells whether this batch landed. A batch without mutations
+    // (preconditions only) has nothing that could have landed.
+    if (!inflight_->marker.empty()) {
+      CAIRN_ASSIGN_OR_RETURN(marker, store.get(std::string(keys::kCommitMarker) + config_.node));
+      applied = marker && marker->value == inflight_->marker;
+    }
+  } else if (!inflight_->events.empty()) {
     applied = durable == inflight_->last_seq;
   } else {
     CAIRN_ASSERT(inflight_->last_record != 0);
@@ -664,6 +761,7 @@ Status Engine::resync(store::Store& store) {
   if (applied) {
     counters_.add("resync.applied");
     if (inflight_->drained) bb_.accept();
+    if (shared() && !inflight_->events.empty()) seq_version_ = marker->version;
     after_events(inflight_->events);
     carry_.push_back(PublishEffect{std::move(inflight_->events)});
   } else {
@@ -673,6 +771,7 @@ Status Engine::resync(store::Store& store) {
   }
   resync_needed_ = false;
   inflight_.reset();
+  if (shared()) want_catch_up();
   return Status();
 }
 
@@ -685,11 +784,19 @@ PollResult Engine::poll(std::int64_t now_ms) {
   if (now_ms > clock_.wall_ms()) clock_.advance_ms(now_ms - clock_.wall_ms());
 
   // While a failed store cools down, requests wait in the ingress queue.
-  if (!busy() && clock_.wall_ms() >= commit_retry_at_) {
+  // After a lost race the cycle waits for the catch-up it asked for.
+  if (!busy() && !catch_up_wanted_ && clock_.wall_ms() >= commit_retry_at_) {
     // 1. Ingress: parked long-polls that may now find work go first (they
     // have waited longest), then queued requests, within the cycle budget.
     std::vector<Request> cycle;
-    std::size_t resumed = 0;  // the first `resumed` entries of `cycle` were parked
+    std::vector<std::uint32_t> races;  // shared mode: races each lost so far
+    // Requests of a lost race go first: their keys are pending already.
+    while (!redo_.empty() && cycle.size() < config_.commands_per_cycle_max) {
+      cycle.push_back(std::move(redo_.front().request));
+      races.push_back(redo_.front().races);
+      redo_.pop_front();
+    }
+    std::size_t resumed = 0;  // the first `resumed` entries of `cycle` were parked or redone
     if (wake_parked_) {
       while (!parked_.empty() && cycle.size() < config_.commands_per_cycle_max) {
         Parked p = std::move(parked_.front());
@@ -699,28 +806,37 @@ PollResult Engine::poll(std::int64_t now_ms) {
         }
         cycle.push_back(std::move(p.request));
       }
-      resumed = cycle.size();
       wake_parked_ = !parked_.empty();
     }
+    resumed = cycle.size();
     while (!ingress_.empty() && cycle.size() < config_.commands_per_cycle_max) {
       cycle.push_back(std::move(ingress_.front()));
       ingress_.pop_front();
     }
+    races.resize(cycle.size(), 0);
 
     // 2. Timers: expiries in the blackboard, then long-poll deadlines.
     std::vector<Pending> pending;
+    cycle_mutated_ = false;
     const TickReport t = bb_.tick();
     if (t.backoffs_ended > 0 && !parked_.empty()) wake_parked_ = true;
     for (auto it = parked_.begin(); it != parked_.end();) {
       if (it->deadline <= clock_.wall_ms()) {
         counters_.add("claims.long_poll_timeout");
         Request& r = it->request;
-        pending.push_back(Pending{r.id,
-                                  r.caller,
-                                  r.idempotency_key,
-                                  Status(),
-                                  Json(JsonObject{{"claims", Json::array()}}),
-                                  {}});
+        Pending p{r.id,
+                  r.caller,
+                  r.idempotency_key,
+                  Status(),
+                  Json(JsonObject{{"claims", Json::array()}}),
+                  {}};
+        if (shared()) {
+          // If the cycle's commit loses a race it runs once more, not waiting.
+          std::get<ClaimNext>(r.command).wait_ms = 0;
+          cycle_mutated_ = true;
+          p.redo = std::move(r);
+        }
+        pending.push_back(std::move(p));
         it = parked_.erase(it);
       } else {
         ++it;
@@ -728,7 +844,9 @@ PollResult Engine::poll(std::int64_t now_ms) {
     }
 
     // 3. Dispatch.
-    for (std::size_t i = 0; i < cycle.size(); ++i) dispatch(cycle[i], pending, i < resumed);
+    for (std::size_t i = 0; i < cycle.size(); ++i) {
+      dispatch(cycle[i], pending, i < resumed, races[i]);
+    }
 
     // 4. Group commit — the blackboard's delta and the idempotency records
     // of the keyed replies — or release at once when there is nothing to write.
@@ -741,7 +859,19 @@ PollResult Engine::poll(std::int64_t now_ms) {
       f.last_seq = f.events.empty() ? bb_.last_seq() : f.events.back().seq;
       f.drained = true;
     }
-    if (record_replies(pending, batch, f) || f.drained) {
+    const bool recorded = record_replies(pending, batch, f);
+    if (recorded || f.drained || (shared() && cycle_mutated_)) {
+      if (shared()) {
+        // The store's event sequence must be the one this state was read at.
+        batch.preconditions.push_back(
+            store::Precondition::unchanged(std::string(keys::kEventSeq), seq_version_));
+        if (!batch.mutations.empty()) {
+          f.marker = marker_base_ + ':' + std::to_string(f.commit_id);
+          batch.mutations.push_back(store::Mutation{store::Mutation::Op::kPut,
+                                                    std::string(keys::kCommitMarker) + config_.node,
+                                                    f.marker});
+        }
+      }
       ++next_commit_id_;
       counters_.add("commit.batches");
       counters_.add("commit.mutations", batch.mutations.size());

@@ -9,6 +9,8 @@
 //   submit(request)            a command from a client; bounded ingress
 //   complete_commit(id, r)     the outcome of a CommitEffect the shell performed
 //   resync(store)              answer to a ResyncEffect (after outcome_unknown)
+//   catch_up(store)            shared mode: answer to a CatchUpEffect, or
+//                              whenever another node may have committed
 //   poll(now)                  the current time; runs one cycle
 //
 // Outputs (Effect)
@@ -17,6 +19,8 @@
 //   ReplyEffect    answer request N (a JSON body, or a typed error)
 //   PublishEffect  these events are durable: hand them to watchers
 //   ResyncEffect   a commit's outcome is unknown: call resync(store)
+//   CatchUpEffect  shared mode: another node committed first; call
+//                  catch_up(store) before the next poll
 //
 // The drain contract: feed inputs, then call poll(now) until it returns no
 // effects; then wait until `next_deadline` (wall ms) or the next input,
@@ -46,6 +50,22 @@
 // to the store (keys::idempotency_record) in the same batch as its effect —
 // a cycle whose keyed requests changed nothing still commits their records —
 // so a retry after a crash and restart is answered, not run again.
+//
+// Shared mode (EngineConfig::node set): several engines — cairnd nodes —
+// write one store, which arbitrates. The blackboard is then a cache of the
+// store as of the event sequence number it has seen. Every cycle that ran a
+// mutation commits, even when nothing changed, with a precondition that the
+// store's event sequence key still has the version this engine last saw: a
+// reply to a mutation is only released when no other node committed between
+// the state it was computed from and its commit. When the precondition
+// fails, nothing was applied: the engine rolls back, asks for catch_up() (which
+// reads the other nodes' events and the records they name) and runs the
+// cycle's requests again, each up to lost_races_max times, after which it
+// answers 409 conflict/lost_race. Foreign events are published in sequence
+// order, so watchers see one gap-free sequence. Each batch also writes
+// m/commit/<node> (a marker naming the batch) so that resync() can tell
+// whether an in-doubt batch landed although other nodes advanced the
+// sequence meanwhile. Idempotency records are per node (k:<node>/...).
 #pragma once
 
 #include <cstddef>
@@ -158,7 +178,8 @@ struct PublishEffect {
 struct ResyncEffect {
   std::uint64_t commit_id = 0;
 };
-using Effect = std::variant<CommitEffect, ReplyEffect, PublishEffect, ResyncEffect>;
+struct CatchUpEffect {};
+using Effect = std::variant<CommitEffect, ReplyEffect, PublishEffect, ResyncEffect, CatchUpEffect>;
 
 // A stable text form of an effect (JSON), for trace hashes and logs.
 std::string describe(const Effect& e);
@@ -189,6 +210,13 @@ struct EngineConfig {
   // a shell that polls until idle does not spin while the store is down.
   std::int64_t commit_retry_base_ms = 10;
   std::int64_t commit_retry_cap_ms = 1'000;
+  // Shared mode: this node's name ([a-z0-9][a-z0-9_-]{0,62}, distinct per
+  // node and stable across restarts: it names the node's idempotency
+  // records). Empty: single-writer mode.
+  std::string node;
+  // Shared mode: times one request is run again after losing a race to
+  // another node's commit before it is answered conflict/lost_race.
+  std::uint32_t lost_races_max = 16;
 };
 
 class Engine {
@@ -211,10 +239,22 @@ class Engine {
   void complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> outcome);
 
   // After a ResyncEffect: reads the store's event sequence (or, for a batch
-  // of idempotency records only, its newest record) to learn whether the
-  // in-doubt batch was applied (keeps it) or not (rolls it back).
-  // unavailable when the store cannot be read; call again later.
+  // of idempotency records only, its newest record; in shared mode the
+  // node's commit marker) to learn whether the in-doubt batch was applied
+  // (keeps it) or not (rolls it back). unavailable when the store cannot be
+  // read; call again later.
   Status resync(store::Store& store);
+
+  // Shared mode: brings the blackboard up to the other nodes' commits
+  // (Blackboard::catch_up), publishes their events and wakes long-polls that
+  // may now find work. A no-op while a commit is in flight (its outcome
+  // decides) or when nothing changed. Another CatchUpEffect follows when the
+  // node is more than catch_up_events_max behind. unavailable when the store
+  // cannot be read: the next commit then fails or conflicts and asks again.
+  Status catch_up(store::Store& store);
+  bool shared() const { return !config_.node.empty(); }
+  // Shared mode: the version of the event sequence key the blackboard matches.
+  store::Version seq_version() const { return seq_version_; }
 
   // Runs one cycle at wall time `now_ms` (never earlier than the last now).
   PollResult poll(std::int64_t now_ms);
@@ -269,6 +309,12 @@ class Engine {
     Json body;
     std::vector<RequestId> duplicates;  // retries that arrived meanwhile
     std::uint64_t record = 0;           // its idempotency record in the batch (0: none)
+    std::optional<Request> redo{};      // shared mode: run it again if the race is lost
+    std::uint32_t races = 0;            // races it lost so far
+  };
+  struct Redo {
+    Request request;
+    std::uint32_t races;
   };
   struct Inflight {
     std::uint64_t commit_id;
@@ -278,6 +324,7 @@ class Engine {
     bool drained = false;                 // the batch carries a blackboard delta
     std::uint64_t last_record = 0;        // the batch's newest idempotency record
     std::vector<std::uint64_t> unrecord;  // evicted idempotency records it deletes
+    std::string marker{};                 // shared mode: its m/commit/<node> value
   };
   struct Parked {
     Request request;
@@ -286,7 +333,11 @@ class Engine {
 
   // `resumed`: a parked long-poll run again; its idempotency key is already
   // pending for this very request, so the dedup check is skipped.
-  void dispatch(Request& r, std::vector<Pending>& out, bool resumed = false);
+  void dispatch(Request& r, std::vector<Pending>& out, bool resumed = false,
+                std::uint32_t races = 0);
+  // Shared mode: the batch lost a race; roll back and queue its requests again.
+  void lost_race(const Status& why);
+  void want_catch_up();  // emits a CatchUpEffect and holds the next cycle until catch_up()
   // Runs one command; fills status/body.
   void execute(const Request& r, Status& status, Json& body);
   Json claim_next(const Request& r, const ClaimNext& c, Status& status);
@@ -326,7 +377,14 @@ class Engine {
   AgentBackoff backoff_;
   AgentGovernor governor_;
   DedupWindow dedup_;
-  std::uint64_t next_record_ = 1;        // the next idempotency record number
+  std::uint64_t next_record_ = 1;  // the next idempotency record number
+  std::string record_prefix_;      // keys::idempotency_prefix(node)
+  // Shared mode.
+  store::Version seq_version_ = store::kAbsent;
+  std::deque<Redo> redo_;    // requests of a lost race, run first in the next cycle
+  std::string marker_base_;  // random per engine: commit markers never repeat
+  bool cycle_mutated_ = false;
+  bool catch_up_wanted_ = false;         // a CatchUpEffect is out: no cycle runs before catch_up()
   std::vector<std::uint64_t> unrecord_;  // evicted records to delete in the next batch
   LatencyTracker latency_;
   RecordRing records_;

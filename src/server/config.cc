@@ -83,6 +83,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
     }
     read_scalar(root, "data", c.data_dir);
     read_scalar(root, "store", c.store_url);
+    read_scalar(root, "node", c.engine.node);
     read_scalar(root, "log_level", c.log_level);
     if (const YAML::Node l = root["limits"]) {
       ServerLimits& x = c.limits;
@@ -149,6 +150,21 @@ Status validate_config(const ServerConfig& c) {
       c.store_url.rfind("postgresql://", 0) != 0) {
     return invalid("store must be a postgres:// or postgresql:// URL (or empty for SQLite)",
                    "invalid_config");
+  }
+  if (!c.engine.node.empty()) {
+    if (c.store_url.empty()) {
+      return invalid("node '" + c.engine.node +
+                         "': shared mode needs a PostgreSQL store (store: postgres://...)",
+                     "invalid_config");
+    }
+    const std::string& n = c.engine.node;
+    bool ok = !n.empty() && n.size() <= 63;
+    for (std::size_t i = 0; ok && i < n.size(); ++i) {
+      const char ch = n[i];
+      const bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+      ok = alnum || (i > 0 && (ch == '_' || ch == '-'));
+    }
+    if (!ok) return invalid("node must match [a-z0-9][a-z0-9_-]{0,62}", "invalid_config");
   }
   if (c.tokens.empty() && !is_loopback_host(c.listen_host)) {
     return invalid("refusing to listen on " + c.listen_host +

@@ -67,8 +67,9 @@ struct ServerConfig {
   std::uint16_t listen_port = 7400;
   std::string data_dir = "./cairn-data";
   // Empty: embedded SQLite in data_dir/cairn.db. "postgres://..." or
-  // "postgresql://...": a PostgreSQL database (one cairnd per database for
-  // now: the store takes an owner lock, a second node is refused).
+  // "postgresql://...": a PostgreSQL database. Without engine.node (`node:`,
+  // --node) one cairnd owns the database (a second is refused); with it,
+  // several nodes with distinct names share it (docs/cluster.md).
   std::string store_url;
   std::string log_level = "info";  // trace|debug|info|warn|error|off
   ServerLimits limits;
@@ -85,6 +86,8 @@ bool is_loopback_host(std::string_view host);
 //   listen: 127.0.0.1:7400
 //   data: ./cairn-data
 //   log_level: info
+//   store: postgres://...      (empty: SQLite in data)
+//   node: n1                   (shared mode on PostgreSQL)
 //   limits: {body_bytes_max: ..., connections_max: ..., caller_rate_per_s: ..., ...}
 //   tokens:
 //     - {name: alice, sha256: <64 hex>, scopes: [agent]}

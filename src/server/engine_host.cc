@@ -22,11 +22,12 @@ constexpr std::int64_t kIdleWaitMs = 1'000;
 }  // namespace
 
 EngineHost::EngineHost(engine::EngineConfig config, std::unique_ptr<store::Store> store,
-                       std::size_t queue_max, Metrics& metrics)
+                       std::size_t queue_max, Metrics& metrics, std::optional<Shared> shared)
     : store_(std::move(store)),
       config_(std::move(config)),
       queue_max_(queue_max),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      shared_(std::move(shared)) {}
 
 EngineHost::~EngineHost() {
   stop();
@@ -38,14 +39,76 @@ std::int64_t EngineHost::wall_ms() {
       .count();
 }
 
+std::int64_t EngineHost::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t EngineHost::now_ms() const {
+  return shared_ ? steady_ms() + clock_offset_ms_ : wall_ms();
+}
+
+Status EngineHost::sync_clock() {
+  const std::int64_t t0 = steady_ms();
+  Result<std::int64_t> db = shared_->server_time_ms();
+  const std::int64_t t1 = steady_ms();
+  clock_synced_at_ = t1;  // also after a failure: no retry storm while the database is down
+  if (!db.ok()) return db.take_status();
+  clock_offset_ms_ = *db - (t0 + t1) / 2;
+  return Status();
+}
+
 Status EngineHost::start(ReplyFn on_reply, PublishFn on_publish) {
   on_reply_ = std::move(on_reply);
   on_publish_ = std::move(on_publish);
-  last_now_ = wall_ms();
+  if (shared_) {
+    CAIRN_ASSERT(!config_.node.empty() && shared_->server_time_ms);
+    CAIRN_RETURN_IF_ERROR(sync_clock());
+    // Listening before loading: a commit made while we load is announced.
+    listener_ = std::make_unique<backend::PgListener>(
+        shared_->listen_url, shared_->channel,
+        [this](std::uint64_t v) {
+          {
+            std::lock_guard lock(mu_);
+            notified_version_ = std::max(notified_version_, v);
+          }
+          cv_.notify_one();
+        },
+        [this] {
+          {
+            std::lock_guard lock(mu_);
+            notify_gap_ = true;
+          }
+          cv_.notify_one();
+        });
+    listener_->start();
+  }
+  last_now_ = now_ms();
   engine_ = std::make_unique<engine::Engine>(config_, os_seed(), last_now_);
-  CAIRN_RETURN_IF_ERROR(engine_->load(*store_));
+  Status loaded = engine_->load(*store_);
+  if (!loaded.ok()) {
+    if (listener_) listener_->stop();
+    return loaded;
+  }
   thread_ = std::thread([this] { run(); });
   return Status();
+}
+
+void EngineHost::catch_up() {
+  std::uint64_t target = 0;
+  {
+    std::lock_guard lock(mu_);
+    target = notified_version_;
+    notify_gap_ = false;
+  }
+  if (engine_->catch_up(*store_).ok()) {
+    std::lock_guard lock(mu_);
+    caught_up_version_ = std::max(caught_up_version_, target);
+  } else {
+    std::lock_guard lock(mu_);
+    notify_gap_ = true;  // try again on the next round
+  }
 }
 
 Status EngineHost::submit(engine::Request r) {
@@ -80,6 +143,7 @@ void EngineHost::stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (listener_) listener_->stop();
   engine_.reset();
   store_.reset();  // closes the database
 }
@@ -92,6 +156,11 @@ void EngineHost::perform(std::vector<engine::Effect>& effects) {
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics_.record_commit(c->batch.op_count(), secs, r.ok());
+      if (shared_ && r.ok()) {
+        // Our own commit's notification needs no catch-up.
+        std::lock_guard lock(mu_);
+        caught_up_version_ = std::max(caught_up_version_, r->version);
+      }
       engine_->complete_commit(c->commit_id, std::move(r));
     } else if (auto* rep = std::get_if<engine::ReplyEffect>(&e)) {
       on_reply_(rep->request, std::move(rep->status), std::move(rep->body));
@@ -103,6 +172,8 @@ void EngineHost::perform(std::vector<engine::Effect>& effects) {
         if (s.ok()) break;
         std::this_thread::sleep_for(kResyncRetry);
       }
+    } else if (std::get_if<engine::CatchUpEffect>(&e) != nullptr) {
+      catch_up();
     }
   }
 }
@@ -112,8 +183,11 @@ void EngineHost::run() {
   std::deque<engine::Request> batch;
   std::vector<engine::RequestId> abandoned;
   auto drain = [&] {
+    if (shared_ && steady_ms() - clock_synced_at_ >= shared_->clock_sync_interval_ms) {
+      sync_clock().ignore();  // on failure the last offset stays
+    }
     for (;;) {
-      last_now_ = std::max(last_now_, wall_ms());
+      last_now_ = std::max(last_now_, now_ms());
       engine::PollResult pr = engine_->poll(last_now_);
       deadline = pr.next_deadline;
       if (pr.effects.empty()) break;
@@ -122,20 +196,25 @@ void EngineHost::run() {
   };
   for (;;) {
     bool stopping = false;
+    bool catching_up = false;
     {
       std::unique_lock lock(mu_);
-      const std::int64_t now = wall_ms();
+      const std::int64_t now = now_ms();
       std::int64_t wait_ms = kIdleWaitMs;
       if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
-      if (queue_.empty() && !stopping_ && wait_ms > 0) {
-        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                     [&] { return !queue_.empty() || !abandoned_.empty() || stopping_; });
+      auto others_committed = [&] { return notify_gap_ || notified_version_ > caught_up_version_; };
+      if (queue_.empty() && !stopping_ && wait_ms > 0 && !others_committed()) {
+        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+          return !queue_.empty() || !abandoned_.empty() || stopping_ || others_committed();
+        });
       }
+      catching_up = shared_ && others_committed();
       batch.swap(queue_);
       abandoned.swap(abandoned_);
       metrics_.queue_depth.store(0);
       stopping = stopping_;
     }
+    if (catching_up && !engine_->busy()) catch_up();
     for (engine::Request& r : batch) {
       const engine::RequestId id = r.id;
       Status s = engine_->submit(std::move(r));

@@ -13,6 +13,17 @@
 //        ResyncEffect  → engine.resync(store), retried until it succeeds
 //   3. sleep until the engine's next deadline or the next submit.
 // The callbacks run on the engine thread and must not block.
+//
+// Shared mode (EngineConfig::node set, a PostgreSQL store): a PgListener
+// thread LISTENs for other nodes' commits; a notification (or a reconnect,
+// after which some may have been missed) wakes the loop, which calls
+// engine.catch_up(store) before the next poll — so long-polls and watch
+// streams see work from any node without polling. CatchUpEffect is performed
+// the same way. Time is the database's: the loop's clock is the local
+// monotonic clock plus an offset to PostgreSQL's clock_timestamp(),
+// measured with a round trip at start and every clock_sync_interval_ms
+// (the midpoint of the round trip is taken as the server's reading), so
+// nodes with skewed wall clocks agree on when a lease ends.
 #pragma once
 
 #include <condition_variable>
@@ -21,9 +32,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "backend/postgres/pg_store.h"
 #include "engine/engine.h"
 #include "server/metrics.h"
 #include "store/store.h"
@@ -35,8 +49,16 @@ class EngineHost {
   using ReplyFn = std::function<void(engine::RequestId, Status, Json)>;
   using PublishFn = std::function<void(std::vector<Event>)>;
 
+  // Shared mode: how to reach the other nodes' commits and the database's clock.
+  struct Shared {
+    std::string listen_url;  // a libpq URL for the LISTEN connection
+    std::string channel;     // the commits' NOTIFY channel
+    std::function<Result<std::int64_t>()> server_time_ms;
+    std::int64_t clock_sync_interval_ms = 1'000;
+  };
+
   EngineHost(engine::EngineConfig config, std::unique_ptr<store::Store> store,
-             std::size_t queue_max, Metrics& metrics);
+             std::size_t queue_max, Metrics& metrics, std::optional<Shared> shared = {});
   ~EngineHost();
   EngineHost(const EngineHost&) = delete;
   EngineHost& operator=(const EngineHost&) = delete;
@@ -56,7 +78,13 @@ class EngineHost {
  private:
   void run();
   void perform(std::vector<engine::Effect>& effects);
+  // Wall ms: the local clock, or in shared mode the database's (see above).
+  std::int64_t now_ms() const;
   static std::int64_t wall_ms();
+  static std::int64_t steady_ms();
+  // Shared mode: measures the offset to the database's clock.
+  Status sync_clock();
+  void catch_up();
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
@@ -73,6 +101,16 @@ class EngineHost {
   bool stopping_ = false;
   std::thread thread_;
   std::int64_t last_now_ = 0;
+
+  std::optional<Shared> shared_;
+  std::unique_ptr<backend::PgListener> listener_;
+  std::int64_t clock_offset_ms_ = 0;  // database ms − local steady ms
+  std::int64_t clock_synced_at_ = 0;  // steady ms of the last measurement
+  // Guarded by mu_: the newest commit version notified, the newest one
+  // caught up with (or our own), and whether notifications may be lost.
+  std::uint64_t notified_version_ = 0;
+  std::uint64_t caught_up_version_ = 0;
+  bool notify_gap_ = false;
 };
 
 }  // namespace cairn::server

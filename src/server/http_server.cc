@@ -618,6 +618,7 @@ Result<std::uint16_t> Server::start() {
                        "data_dir");
   }
   std::unique_ptr<store::Store> writer;
+  std::optional<EngineHost::Shared> shared;
   if (s.config.store_url.empty()) {
     const std::string path = (std::filesystem::path(s.config.data_dir) / "cairn.db").string();
     auto w = backend::SqliteStore::open(path);
@@ -626,7 +627,7 @@ Result<std::uint16_t> Server::start() {
     if (!r.ok()) return r.take_status();
     writer = std::move(w).value();
     s.reader = std::move(r).value();
-  } else {
+  } else if (s.config.engine.node.empty()) {
     // The engine's writer owns the database (one cairnd per database); the
     // list routes read through a second, plain store with its own pool.
     backend::PgOptions owner;
@@ -638,10 +639,27 @@ Result<std::uint16_t> Server::start() {
     if (!r.ok()) return r.take_status();
     writer = std::move(w).value();
     s.reader = std::move(r).value();
+  } else {
+    // Shared mode: this node is one of several on the database; its commits
+    // notify the others, it listens for theirs and takes the database's time.
+    backend::PgOptions node;
+    node.shared_node = s.config.engine.node;
+    node.notify_channel = backend::pg_notify_channel("");
+    node.pool_size = 2;  // commits and catch-up reads; the clock
+    auto w = backend::PgStore::open(s.config.store_url, {}, node);
+    if (!w.ok()) return w.take_status();
+    auto r = backend::PgStore::open(s.config.store_url, {}, backend::PgOptions{});
+    if (!r.ok()) return r.take_status();
+    backend::PgStore* pg = w->get();
+    shared = EngineHost::Shared{s.config.store_url, node.notify_channel,
+                                [pg] { return pg->server_time_ms(); }};
+    writer = std::move(w).value();
+    s.reader = std::move(r).value();
   }
   s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
-  s.host = std::make_unique<EngineHost>(s.config.engine, std::move(writer),
-                                        s.config.limits.ingress_depth_max, s.metrics);
+  s.host =
+      std::make_unique<EngineHost>(s.config.engine, std::move(writer),
+                                   s.config.limits.ingress_depth_max, s.metrics, std::move(shared));
   Impl* self = &s;
   CAIRN_RETURN_IF_ERROR(s.host->start(
       [self](engine::RequestId id, Status st, Json body) {

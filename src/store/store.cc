@@ -46,6 +46,20 @@ Status check_key(std::string_view key, const StoreLimits& limits) {
 
 }  // namespace
 
+Result<std::vector<std::optional<Entry>>> Store::get_many(std::span<const std::string> keys) {
+  if (keys.size() > limits().range_limit_max) {
+    return invalid("get_many takes at most " + std::to_string(limits().range_limit_max) + " keys",
+                   "bad_limit");
+  }
+  std::vector<std::optional<Entry>> out;
+  out.reserve(keys.size());
+  for (const std::string& k : keys) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<Entry> e, get(k));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 Status validate_batch(const Batch& batch, const StoreLimits& limits) {
   if (batch.op_count() > limits.batch_ops_max) {
     return too_large("batch of " + std::to_string(batch.op_count()) +

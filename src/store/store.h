@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +134,13 @@ class Store {
 
   // Atomically checks every precondition and applies every mutation and blob.
   virtual Result<CommitInfo> commit(const Batch& batch) = 0;
+
+  // The entries for `keys`, in the same order (nullopt where absent); at most
+  // range_limit_max keys (invalid "bad_limit" beyond). Not a snapshot across
+  // keys: each entry is some committed state at or after the call began.
+  // The default asks get() for each key; a networked backend answers in one
+  // round trip.
+  virtual Result<std::vector<std::optional<Entry>>> get_many(std::span<const std::string> keys);
 
   // The bytes of a blob, or nullopt when absent.
   virtual Result<std::optional<std::string>> get_blob(std::string_view id) = 0;

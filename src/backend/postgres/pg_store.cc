@@ -2,7 +2,12 @@
 // for the schema, the transaction rule, the error mapping and threading.
 #include "backend/postgres/pg_store.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <chrono>
@@ -38,24 +43,30 @@ constexpr const char* kJournalDdl =
 
 // Every migration runs under this session advisory lock ("cairn").
 constexpr const char* kMigrationLockKey = "426970608238";  // 0x636169726e
-constexpr const char* kOwnerLockKey = "426970608239";      // exclusive_owner
+constexpr const char* kOwnerLockKey = "426970608239";      // exclusive_owner / shared_node
+constexpr const char* kNodeLockClass = "1667330418";       // (class, hashtext(node)) 0x6361726e
 
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kInt8Oid = 20;
 constexpr unsigned kTextOid = 25;
+constexpr unsigned kByteaArrayOid = 1001;
+constexpr unsigned kInt8ArrayOid = 1016;
 
 enum Stmt : int {
   kGet,
-  kVersionOf,
   kRangeBounded,
   kRangeOpen,
-  kPut,
-  kDelete,
   kPutBlob,
   kGetBlob,
   kGetCounter,
   kLockCounter,
-  kSetCounter,
+  kBumpCounter,
+  kCheckMany,
+  kGetMany,
+  kPutMany,
+  kDeleteMany,
+  kNotify,
+  kNow,
   kStmtCount,
 };
 
@@ -67,25 +78,39 @@ struct StmtDef {
 
 const StmtDef kStmts[kStmtCount] = {
     {"SELECT value, version FROM kv WHERE key = $1", 1, {kByteaOid}},
-    {"SELECT version FROM kv WHERE key = $1", 1, {kByteaOid}},
     {"SELECT key, value, version FROM kv WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3",
      3,
      {kByteaOid, kByteaOid, kInt8Oid}},
     {"SELECT key, value, version FROM kv WHERE key >= $1 ORDER BY key LIMIT $2",
      2,
      {kByteaOid, kInt8Oid}},
-    {"INSERT INTO kv(key, value, version) VALUES ($1, $2, $3)"
-     " ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = excluded.version",
-     3,
-     {kByteaOid, kByteaOid, kInt8Oid}},
-    {"DELETE FROM kv WHERE key = $1", 1, {kByteaOid}},
     {"INSERT INTO blobs(id, bytes) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
      2,
      {kTextOid, kByteaOid}},
     {"SELECT bytes FROM blobs WHERE id = $1", 1, {kTextOid}},
     {"SELECT value FROM meta WHERE name = 'version'", 0, {}},
     {"SELECT value FROM meta WHERE name = 'version' FOR UPDATE", 0, {}},
-    {"UPDATE meta SET value = $1 WHERE name = 'version'", 1, {kInt8Oid}},
+    // Locks the counter row and takes the next version in one statement (a
+    // batch with mutations; a failed precondition rolls the increment back).
+    {"UPDATE meta SET value = value + 1 WHERE name = 'version' RETURNING value", 0, {}},
+    // The positions (1-based, in batch order) of the preconditions that fail;
+    // version 0 stands for "absent".
+    {"SELECT p.ord FROM unnest($1::bytea[], $2::int8[]) WITH ORDINALITY AS p(key, ver, ord)"
+     " LEFT JOIN kv ON kv.key = p.key WHERE coalesce(kv.version, 0) <> p.ver ORDER BY p.ord",
+     2,
+     {kByteaArrayOid, kInt8ArrayOid}},
+    {"SELECT p.ord, kv.value, kv.version FROM unnest($1::bytea[]) WITH ORDINALITY AS p(key, ord)"
+     " JOIN kv ON kv.key = p.key",
+     1,
+     {kByteaArrayOid}},
+    {"INSERT INTO kv(key, value, version) SELECT k, v, $3 FROM unnest($1::bytea[], $2::bytea[])"
+     " AS t(k, v) ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+     " version = excluded.version",
+     3,
+     {kByteaArrayOid, kByteaArrayOid, kInt8Oid}},
+    {"DELETE FROM kv WHERE key = ANY($1::bytea[])", 1, {kByteaArrayOid}},
+    {"SELECT pg_notify($1, $2)", 2, {kTextOid, kTextOid}},
+    {"SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8", 0, {}},
 };
 
 struct ResultClear {
@@ -100,6 +125,30 @@ std::string encode_int8(std::uint64_t v) {
     v >>= 8;
   }
   return s;
+}
+
+void append_int4(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+// A one-dimensional array in PostgreSQL's binary format: ndim, has-nulls,
+// element type, then (length, lower bound), then each element as (length,
+// bytes). `n` elements, `elem(i)` gives element i.
+template <typename Elem>
+std::string encode_array(unsigned elem_oid, std::size_t n, Elem elem) {
+  std::string out;
+  append_int4(out, 1);  // ndim
+  append_int4(out, 0);  // no nulls
+  append_int4(out, elem_oid);
+  append_int4(out, static_cast<std::uint32_t>(n));
+  append_int4(out, 1);  // lower bound
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string_view e = elem(i);
+    append_int4(out, static_cast<std::uint32_t>(e.size()));
+    out.append(e);
+  }
+  return out;
 }
 
 std::string cell(const PGresult* r, int row, int col) {
@@ -131,6 +180,16 @@ bool valid_schema_name(std::string_view s) {
     const char c = s[i];
     const bool ok = (c >= 'a' && c <= 'z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
     if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_node_name(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!(alnum || (i > 0 && (c == '_' || c == '-')))) return false;
   }
   return true;
 }
@@ -294,16 +353,43 @@ Result<std::unique_ptr<PgStore>> PgStore::open(std::string url, store::StoreLimi
     return invalid("store limits exceed what PostgreSQL stores in one key or value",
                    "limits_too_large");
   }
+  if (options.exclusive_owner && !options.shared_node.empty()) {
+    return invalid("a store is either the exclusive owner or a shared node", "bad_options");
+  }
+  if (!options.shared_node.empty() && !valid_node_name(options.shared_node)) {
+    return invalid("shared_node must match [a-z0-9][a-z0-9_-]{0,62}", "bad_options");
+  }
+  if (!options.notify_channel.empty() && !valid_schema_name(options.notify_channel)) {
+    return invalid("notify_channel must match [a-z_][a-z0-9_]{0,62}", "bad_options");
+  }
   auto s = std::make_unique<PgStore>(Token{}, std::move(url), limits, std::move(options));
-  if (s->options_.exclusive_owner) {
+  if (s->options_.exclusive_owner || !s->options_.shared_node.empty()) {
+    const bool shared = !s->options_.shared_node.empty();
     CAIRN_ASSIGN_OR_RETURN(s->owner_, Conn::connect(s->url_, s->options_));
-    CAIRN_ASSIGN_OR_RETURN(
-        ResultPtr r,
-        s->owner_->exec(std::string("SELECT pg_try_advisory_lock(") + kOwnerLockKey + ")",
-                        PGRES_TUPLES_OK));
-    if (PQntuples(r.get()) != 1 || std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") {
-      return unavailable("another store holds this PostgreSQL database (one cairnd per database)",
+    auto try_lock = [&](const std::string& sql) -> Result<bool> {
+      CAIRN_ASSIGN_OR_RETURN(ResultPtr r, s->owner_->exec(sql, PGRES_TUPLES_OK));
+      return PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+    };
+    CAIRN_ASSIGN_OR_RETURN(bool owner,
+                           try_lock(std::string(shared ? "SELECT pg_try_advisory_lock_shared("
+                                                       : "SELECT pg_try_advisory_lock(") +
+                                    kOwnerLockKey + ")"));
+    if (!owner) {
+      return unavailable(shared ? "a single-owner cairnd holds this PostgreSQL database"
+                                : "another store holds this PostgreSQL database (one cairnd per "
+                                  "database unless nodes run in shared mode)",
                          "store_in_use");
+    }
+    if (shared) {
+      // The node name is [a-z0-9_-] only: safe inside a literal.
+      CAIRN_ASSIGN_OR_RETURN(bool node,
+                             try_lock(std::string("SELECT pg_try_advisory_lock(") + kNodeLockClass +
+                                      ", hashtext('" + s->options_.shared_node + "'))"));
+      if (!node) {
+        return unavailable("another cairnd runs as node '" + s->options_.shared_node +
+                               "' on this database (node names must be distinct)",
+                           "node_in_use");
+      }
     }
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Conn> c, Conn::connect(s->url_, s->options_));
@@ -493,6 +579,34 @@ Result<std::optional<std::string>> PgStore::get_blob(std::string_view id) {
   });
 }
 
+Result<std::vector<std::optional<Entry>>> PgStore::get_many(std::span<const std::string> keys) {
+  if (keys.size() > limits_.range_limit_max) {
+    return invalid("get_many takes at most " + std::to_string(limits_.range_limit_max) + " keys",
+                   "bad_limit");
+  }
+  std::vector<std::optional<Entry>> out(keys.size());
+  if (keys.empty()) return out;
+  const std::string a = encode_array(kByteaOid, keys.size(),
+                                     [&](std::size_t i) -> std::string_view { return keys[i]; });
+  return with_conn(checkout(), [&](Conn& c) -> Result<std::vector<std::optional<Entry>>> {
+    CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kGetMany, {a}));
+    for (int row = 0; row < PQntuples(r.get()); ++row) {
+      const Version ord = cell_version(r.get(), row, 0);
+      CAIRN_ASSERT(ord >= 1 && ord <= keys.size());
+      out[ord - 1] = Entry{keys[ord - 1], cell(r.get(), row, 1), cell_version(r.get(), row, 2)};
+    }
+    return out;
+  });
+}
+
+Result<std::int64_t> PgStore::server_time_ms() {
+  return with_conn(checkout(), [&](Conn& c) -> Result<std::int64_t> {
+    CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kNow, {}));
+    if (PQntuples(r.get()) != 1) return internal_error("clock_timestamp() returned no row");
+    return static_cast<std::int64_t>(cell_version(r.get(), 0, 0));
+  });
+}
+
 Result<Version> PgStore::last_version() {
   return with_conn(checkout(), [&](Conn& c) -> Result<Version> {
     CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kGetCounter, {}));
@@ -554,37 +668,68 @@ Result<CommitInfo> PgStore::commit(const Batch& batch) {
 Result<CommitInfo> PgStore::commit_once(Conn& c, const Batch& batch) {
   c.rollback_quietly();
   CAIRN_RETURN_IF_ERROR(c.exec("BEGIN ISOLATION LEVEL READ COMMITTED").take_status());
+  // A handful of statements whatever the batch's size: the preconditions,
+  // the deletes and the puts each go as one array parameter.
   Result<CommitInfo> out = [&]() -> Result<CommitInfo> {
-    // The counter row lock orders every commit (pg_store.h).
-    CAIRN_ASSIGN_OR_RETURN(ResultPtr counter, c.run(kLockCounter, {}));
+    // The counter row lock orders every commit (pg_store.h); a batch with
+    // mutations takes its version with the same statement.
+    const bool mutating = !batch.mutations.empty();
+    CAIRN_ASSIGN_OR_RETURN(ResultPtr counter, c.run(mutating ? kBumpCounter : kLockCounter, {}));
     if (PQntuples(counter.get()) != 1) {
       return internal_error("meta holds no 'version' row", "storage_corrupt");
     }
-    Version version = cell_version(counter.get(), 0, 0);
-    std::vector<std::string> failed;
-    for (const Precondition& p : batch.preconditions) {
-      CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kVersionOf, {p.key}));
-      const Version now = PQntuples(r.get()) == 0 ? store::kAbsent : cell_version(r.get(), 0, 0);
-      const bool holds =
-          p.kind == Precondition::Kind::kAbsent ? now == store::kAbsent : now == p.version;
-      if (!holds && std::find(failed.begin(), failed.end(), p.key) == failed.end()) {
-        failed.push_back(p.key);
+    const Version version = cell_version(counter.get(), 0, 0);
+    if (!batch.preconditions.empty()) {
+      const auto& pre = batch.preconditions;
+      const std::string keys = encode_array(
+          kByteaOid, pre.size(), [&](std::size_t i) -> std::string_view { return pre[i].key; });
+      std::vector<std::string> versions(pre.size());
+      for (std::size_t i = 0; i < pre.size(); ++i) {
+        versions[i] = encode_int8(pre[i].kind == Precondition::Kind::kAbsent ? store::kAbsent
+                                                                             : pre[i].version);
       }
+      const std::string vers = encode_array(
+          kInt8Oid, pre.size(), [&](std::size_t i) -> std::string_view { return versions[i]; });
+      CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kCheckMany, {keys, vers}));
+      std::vector<std::string> failed;
+      for (int row = 0; row < PQntuples(r.get()); ++row) {
+        const Version ord = cell_version(r.get(), row, 0);
+        CAIRN_ASSERT(ord >= 1 && ord <= pre.size());
+        const std::string& key = pre[ord - 1].key;
+        if (std::find(failed.begin(), failed.end(), key) == failed.end()) failed.push_back(key);
+      }
+      if (!failed.empty()) return store::precondition_failed(failed);
     }
-    if (!failed.empty()) return store::precondition_failed(failed);
-    if (!batch.mutations.empty()) {
-      ++version;
-      const std::string v = encode_int8(version);
+    if (mutating) {
+      std::vector<std::string_view> del, put_k, put_v;
       for (const Mutation& m : batch.mutations) {
         if (m.op == Mutation::Op::kPut) {
-          CAIRN_RETURN_IF_ERROR(c.run(kPut, {m.key, m.value, v}, PGRES_COMMAND_OK).take_status());
+          put_k.push_back(m.key);
+          put_v.push_back(m.value);
         } else {
-          CAIRN_RETURN_IF_ERROR(c.run(kDelete, {m.key}, PGRES_COMMAND_OK).take_status());
+          del.push_back(m.key);
         }
       }
-      CAIRN_ASSIGN_OR_RETURN(ResultPtr r, c.run(kSetCounter, {v}, PGRES_COMMAND_OK));
-      if (std::strcmp(PQcmdTuples(r.get()), "1") != 0) {
-        return internal_error("meta holds no 'version' row", "storage_corrupt");
+      // The contract applies deletes before puts; a key is in at most one
+      // mutation, so the order between the two statements is all that matters.
+      if (!del.empty()) {
+        const std::string a =
+            encode_array(kByteaOid, del.size(), [&](std::size_t i) { return del[i]; });
+        CAIRN_RETURN_IF_ERROR(c.run(kDeleteMany, {a}, PGRES_COMMAND_OK).take_status());
+      }
+      if (!put_k.empty()) {
+        const std::string ka =
+            encode_array(kByteaOid, put_k.size(), [&](std::size_t i) { return put_k[i]; });
+        const std::string va =
+            encode_array(kByteaOid, put_v.size(), [&](std::size_t i) { return put_v[i]; });
+        const std::string v = encode_int8(version);
+        CAIRN_RETURN_IF_ERROR(c.run(kPutMany, {ka, va, v}, PGRES_COMMAND_OK).take_status());
+      }
+      if (!options_.notify_channel.empty()) {
+        // Delivered to the listeners when (and only if) the commit lands.
+        const std::string payload = std::to_string(version);
+        CAIRN_RETURN_IF_ERROR(
+            c.run(kNotify, {options_.notify_channel, payload}, PGRES_TUPLES_OK).take_status());
       }
     }
     for (const BlobPut& b : batch.blobs) {
@@ -609,6 +754,96 @@ Result<CommitInfo> PgStore::commit_once(Conn& c, const Batch& batch) {
   return outcome_unknown("postgres: commit of version " + std::to_string(out->version) +
                              " may or may not have been applied: " + done.status().message(),
                          "commit_unknown", done.status().details());
+}
+
+// ---- notifications ------------------------------------------------------------------------------
+
+std::string pg_notify_channel(std::string_view schema) {
+  std::string c = "cairn_commits";
+  if (!schema.empty()) {
+    c += '_';
+    c += schema;
+  }
+  return c.substr(0, 63);
+}
+
+namespace {
+constexpr int kListenRetryFirstMs = 100;
+constexpr int kListenRetryMaxMs = 2'000;
+}  // namespace
+
+PgListener::PgListener(std::string url, std::string channel, CommitFn on_commit, GapFn on_gap)
+    : url_(std::move(url)),
+      channel_(std::move(channel)),
+      on_commit_(std::move(on_commit)),
+      on_gap_(std::move(on_gap)) {}
+
+PgListener::~PgListener() {
+  stop();
+}
+
+void PgListener::start() {
+  CAIRN_ASSERT(!thread_.joinable());
+  CAIRN_ASSERT_MSG(::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) == 0, "pipe2 failed");
+  thread_ = std::thread([this] { run(); });
+}
+
+void PgListener::stop() {
+  stopping_.store(true);
+  if (wake_[1] >= 0) {
+    const char b = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_[1], &b, 1);
+  }
+  if (thread_.joinable()) thread_.join();
+  for (int& fd : wake_) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+void PgListener::run() {
+  int retry_ms = kListenRetryFirstMs;
+  auto pause = [&](int ms) {
+    pollfd p{wake_[0], POLLIN, 0};
+    ::poll(&p, 1, ms);
+  };
+  while (!stopping_.load()) {
+    PGconn* pg = PQconnectdb(url_.c_str());
+    if (pg == nullptr || PQstatus(pg) != CONNECTION_OK) {
+      if (pg != nullptr) PQfinish(pg);
+      pause(retry_ms);
+      retry_ms = std::min(retry_ms * 2, kListenRetryMaxMs);
+      continue;
+    }
+    PQsetNoticeProcessor(pg, ignore_notice, nullptr);
+    // The channel is [a-z_][a-z0-9_]* (pg_notify_channel): no quoting needed.
+    ResultPtr r(PQexec(pg, ("LISTEN " + channel_).c_str()));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      PQfinish(pg);
+      pause(retry_ms);
+      retry_ms = std::min(retry_ms * 2, kListenRetryMaxMs);
+      continue;
+    }
+    retry_ms = kListenRetryFirstMs;
+    connected_.store(true);
+    on_gap_();  // commits made while we were not listening
+    while (!stopping_.load()) {
+      pollfd fds[2] = {{PQsocket(pg), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+      if (fds[1].revents != 0) break;      // stop()
+      if (PQconsumeInput(pg) == 0) break;  // the connection is gone
+      while (PGnotify* n = PQnotifies(pg)) {
+        std::uint64_t v = 0;
+        for (const char* p = n->extra; *p >= '0' && *p <= '9'; ++p) {
+          v = v * 10 + static_cast<std::uint64_t>(*p - '0');
+        }
+        PQfreemem(n);
+        on_commit_(v);
+      }
+    }
+    connected_.store(false);
+    PQfinish(pg);
+  }
 }
 
 }  // namespace cairn::backend

@@ -36,14 +36,17 @@
 // sent anything (reads, or a commit before BEGIN) reconnects and retries once.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "model/status.h"
@@ -82,8 +85,18 @@ struct PgOptions {
   std::span<const PgMigration> migrations = {};
   // Hold a session advisory lock on a connection of its own for the store's
   // life, and refuse to open (unavailable/store_in_use) while another store
-  // holds it: one cairnd per database until nodes can share one.
+  // holds it: one cairnd per database.
   bool exclusive_owner = false;
+  // Shared mode: several stores (cairnd nodes) on one database, each with a
+  // distinct name ([a-z0-9][a-z0-9_-]{0,62}). The store holds the owner lock
+  // shared (so an exclusive owner and shared nodes exclude each other) and a
+  // lock on its node name (unavailable/node_in_use while another store runs
+  // under that name). Empty: not shared.
+  std::string shared_node;
+  // Every commit with mutations sends NOTIFY <channel>, '<version>' in its
+  // transaction (delivered only if it commits). Empty: no notification.
+  // [a-z_][a-z0-9_]{0,62}.
+  std::string notify_channel;
 };
 
 struct PgStats {
@@ -116,8 +129,13 @@ class PgStore final : public store::Store {
   Result<store::RangePage> range(std::string_view prefix, std::string_view after,
                                  std::size_t limit) override;
   Result<store::CommitInfo> commit(const store::Batch& batch) override;
+  Result<std::vector<std::optional<store::Entry>>> get_many(
+      std::span<const std::string> keys) override;
   Result<std::optional<std::string>> get_blob(std::string_view id) override;
   Result<store::Version> last_version() override;
+
+  // The database server's clock (clock_timestamp()), Unix ms.
+  Result<std::int64_t> server_time_ms();
   const store::StoreLimits& limits() const override { return limits_; }
 
   const std::vector<std::int64_t>& migrations_applied() const { return migrations_applied_; }
@@ -141,8 +159,44 @@ class PgStore final : public store::Store {
   std::condition_variable idle_cv_;
   std::vector<std::unique_ptr<Conn>> idle_;
   std::size_t open_ = 0;         // connections checked out or idle
-  std::unique_ptr<Conn> owner_;  // holds the owner lock (exclusive_owner)
+  std::unique_ptr<Conn> owner_;  // holds the owner / node locks (exclusive_owner, shared_node)
   PgStats stats_;
+};
+
+// The channel name for a schema's commit notifications: "cairn_commits" or
+// "cairn_commits_<schema>" (NOTIFY is per database, schemas share it).
+std::string pg_notify_channel(std::string_view schema);
+
+// A LISTEN connection on its own thread: calls `on_commit(version)` for every
+// notification on `channel`, and `on_gap()` after every (re)connection, when
+// notifications may have been missed (the first connection included). A lost
+// connection is reopened with doubling waits (100 ms .. 2 s). The callbacks
+// run on the listener's thread and must not block.
+class PgListener {
+ public:
+  using CommitFn = std::function<void(std::uint64_t version)>;
+  using GapFn = std::function<void()>;
+
+  PgListener(std::string url, std::string channel, CommitFn on_commit, GapFn on_gap);
+  ~PgListener();  // stops and joins the thread
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+
+  void start();
+  void stop();
+  bool connected() const { return connected_.load(); }
+
+ private:
+  void run();
+
+  std::string url_;
+  std::string channel_;
+  CommitFn on_commit_;
+  GapFn on_gap_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> connected_{false};
+  int wake_[2] = {-1, -1};  // a pipe: stop() writes, the thread's poll() returns
+  std::thread thread_;
 };
 
 }  // namespace cairn::backend
