@@ -163,6 +163,7 @@ struct AgentSamples {
   std::vector<float> claim_us, conclude_us, cycle_us;
   std::uint64_t cycles = 0;
   std::uint64_t empty_claims = 0;
+  std::uint64_t retries = 0;  // requests of the counted cycles sent again after lost_race
   std::map<std::string, std::uint64_t> errors;
   void reserve(std::size_t n) {
     claim_us.reserve(n);
@@ -185,6 +186,7 @@ RunStats summarize(std::vector<AgentSamples>& agents, double window_s) {
   for (AgentSamples& a : agents) {
     all.cycles += a.cycles;
     all.empty_claims += a.empty_claims;
+    all.retries += a.retries;
     all.claim_us.insert(all.claim_us.end(), a.claim_us.begin(), a.claim_us.end());
     all.conclude_us.insert(all.conclude_us.end(), a.conclude_us.begin(), a.conclude_us.end());
     all.cycle_us.insert(all.cycle_us.end(), a.cycle_us.begin(), a.cycle_us.end());
@@ -208,6 +210,8 @@ RunStats summarize(std::vector<AgentSamples>& agents, double window_s) {
     errors += v;
   }
   s.extra["errors"] = static_cast<double>(errors);
+  if (all.retries > 0)
+    s.extra["lost_race_retries_per_s"] = static_cast<double>(all.retries) / window_s;
   return s;
 }
 
@@ -522,31 +526,60 @@ void count_error(AgentSamples& s, const char* what, const HttpResult& r) {
   ++s.errors[std::string(what) + " " + std::to_string(r.status) + " " + r.code()];
 }
 
+// Shared mode: a node that lost the commit race to other nodes more than
+// lost_races_max times in a row answers 409 lost_race — nothing was applied,
+// the request may be sent again as it is (docs/api.md). The agents and the
+// preload do so, up to this many times in a row.
+constexpr int kLostRaceRetriesMax = 1000;
+
+bool lost_race(const HttpResult& r) {
+  return r.status == 409 && r.code() == "lost_race";
+}
+
+// Sends a request, again while it answers lost_race; `retries` counts the
+// repeats.
+HttpResult request_retrying(HttpConn& conn, const std::string& method, const std::string& path,
+                            const std::string& body, std::uint64_t& retries) {
+  HttpResult r = conn.request(method, path, body);
+  for (int i = 0; i < kLostRaceRetriesMax && lost_race(r); ++i) {
+    ++retries;
+    r = conn.request(method, path, body);
+  }
+  return r;
+}
+
 // Creates `n` intents over HTTP from `conns` parallel connections, spread
 // round-robin over the nodes' ports.
 double preload_http(const std::vector<std::uint16_t>& ports, const std::string& fact, long n,
                     int conns) {
   std::atomic<long> next{0};
   std::atomic<long> failed{0};
+  std::atomic<std::uint64_t> repeated{0};
   const Clock::time_point t0 = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < conns; ++c) {
     threads.emplace_back([&, c] {
       HttpConn conn(ports[static_cast<std::size_t>(c) % ports.size()]);
+      std::uint64_t retries = 0;
       for (long i; (i = next.fetch_add(1)) < n;) {
         const std::string body = R"({"kind":"work","from_facts":[")" + fact + R"("],"spec":{"n":)" +
                                  std::to_string(i) + R"(},"creator":"producer"})";
-        HttpResult r = conn.request("POST", "/v1/intents", body);
+        HttpResult r = request_retrying(conn, "POST", "/v1/intents", body, retries);
         if (r.status != 201) {
           if (failed.fetch_add(1) < 5) {
             std::fprintf(stderr, "preload: %d %s\n", r.status, r.body.c_str());
           }
         }
       }
+      repeated += retries;
     });
   }
   for (std::thread& t : threads) t.join();
   if (failed > 0) die("preload failed for " + std::to_string(failed.load()) + " intents");
+  if (repeated > 0) {
+    std::printf("  preload: %llu creates sent again after 409 lost_race\n",
+                static_cast<unsigned long long>(repeated.load()));
+  }
   return static_cast<double>(n) / secs_since(t0);
 }
 
@@ -658,7 +691,8 @@ int cmd_cairn(const Args& a) {
           std::uint64_t n = 0;
           while (!w.stop.load(std::memory_order_relaxed)) {
             const Clock::time_point c0 = Clock::now();
-            HttpResult r = conn.request("POST", "/v1/claims", claim_body);
+            std::uint64_t retries = 0;
+            HttpResult r = request_retrying(conn, "POST", "/v1/claims", claim_body, retries);
             const Clock::time_point c1 = Clock::now();
             if (r.status != 200) {
               count_error(out, "claim", r);
@@ -677,14 +711,18 @@ int cmd_cairn(const Args& a) {
             const std::string body =
                 R"({"agent":")" + agent + R"(","epoch":)" + std::to_string(epoch) +
                 R"(,"result":{"kind":"result","content":{"n":)" + std::to_string(++n) + "}}}";
-            HttpResult cr = conn.request("POST", "/v1/intents/" + id + "/conclude", body);
+            HttpResult cr =
+                request_retrying(conn, "POST", "/v1/intents/" + id + "/conclude", body, retries);
             const Clock::time_point c2 = Clock::now();
             if (cr.status != 200) {
               count_error(out, "conclude", cr);
               if (cr.status == 0) return;
               continue;
             }
-            if (w.inside(c2)) out.record_cycle(c0, c1, c2);
+            if (w.inside(c2)) {
+              out.record_cycle(c0, c1, c2);
+              out.retries += retries;
+            }
           }
         },
         [&](bool begin) {
