@@ -8,8 +8,10 @@
 #   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
 #                       (build-wasm/) and run them under Node's WASI
 #   make bench          build and run build/bin/cairn_bench, then `make bench-http`
-#   make bench-http     cairnd over HTTP vs a PostgreSQL SKIP LOCKED queue (64
-#                       agents), and restart time with 1M intents (bench/run-http-bench)
+#   make bench-http     cairnd over HTTP (on SQLite; on PostgreSQL with 1 and 3
+#                       nodes) vs a PostgreSQL SKIP LOCKED queue (64 agents), and
+#                       restart time with 1M intents (bench/run-http-bench;
+#                       HTTP_BENCH_ONLY=pg: the PostgreSQL part only)
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
 #   make soak           the crash test (kill -9 cairnd under concurrent writers,
@@ -119,9 +121,10 @@ bench: build
 	$(BUILD_DIR)/bin/cairn_bench
 	$(MAKE) --no-print-directory bench-http
 
-# End to end: the real cairnd under 64 HTTP agents and a PostgreSQL queue
-# started by the script, side by side; restart time with 1M intents. Output
-# also in build/bench-http.txt. Knobs: see bench/run-http-bench.
+# End to end: the real cairnd (on SQLite; on PostgreSQL, one node and several)
+# under 64 HTTP agents and a PostgreSQL queue on the server the script starts,
+# side by side; restart time with 1M intents. Output also in
+# build/bench-http.txt. Knobs: see bench/run-http-bench.
 bench-http: build
 	BUILD_DIR=$(BUILD_DIR) bench/run-http-bench
 

@@ -3,19 +3,27 @@
 // Driven by bench/run-http-bench (`make bench-http`); see docs/benchmarks.md.
 //
 //   cairn-http-bench cairn   --cairnd PATH [--agents 64] [--intents N] [--seconds T]
-//                            [--warmup S] [--runs R] [--tmp DIR]
-//       Per run: a fresh data directory, cairnd exec'd on 127.0.0.1:0 (durable
-//       SQLite, per-caller rate limit off), N intents created over HTTP by 64
-//       connections, then `agents` threads — each with its own keep-alive
-//       connection — loop claim (POST /v1/claims, max 1) → conclude. Cycles
-//       completed inside the T-second window after the warm-up are counted.
+//                            [--warmup S] [--runs R] [--tmp DIR] [--name NAME]
+//                            [--pg-url postgres://.../db [--pgdata DIR]]
+//                            [--nodes K] [--shared]
+//       Per run: fresh data directories, cairnd exec'd on 127.0.0.1:0 (the
+//       per-caller rate limit off) — on durable SQLite, or with --pg-url on a
+//       database of its own created for the run (`--store`), dropped after it.
+//       --nodes K execs K cairnd processes (with --shared each also gets
+//       `--node nI`, so they share the run's database); the agents and the
+//       preload connections are spread round-robin over them. N intents are
+//       created over HTTP by 64 connections, then `agents` threads — each with
+//       its own keep-alive connection — loop claim (POST /v1/claims, max 1) →
+//       conclude. Cycles completed inside the T-second window after the
+//       warm-up are counted.
 //
 //   cairn-http-bench pg      --conninfo STR [--agents 64] [--jobs N] [--seconds T]
 //                            [--warmup S] [--runs R] [--claim-only]
 //       The same workload on a jobs table: claim = UPDATE ... WHERE id =
 //       (SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING; conclude = one
 //       statement that inserts the result row and marks the job done (one
-//       transaction). One libpq connection per agent.
+//       transaction). One libpq connection per agent. --fresh-db (with a
+//       postgres:// URL as --conninfo): a database of its own per run.
 //
 //   cairn-http-bench build-data --dir DIR [--intents 1000000] [--claimed 10000]
 //                               [--concluded 10000]
@@ -31,9 +39,10 @@
 //       then `batch` concludes per round (two group commits), with the wall
 //       and CPU time of the store's commit split out.
 //
-// The cairn and pg modes also report the CPU time the server (cairnd; the
-// postmaster and its backends, given --pgdata) and this client spent per
-// cycle inside the window.
+// The cairn and pg modes also report the CPU time the server (the cairnd
+// processes; the postmaster and its backends, given --pgdata — for cairnd on
+// PostgreSQL both, also split) and this client spent per cycle inside the
+// window.
 //
 // Every mode prints human-readable lines and one `RESULT <name> key=value ...`
 // line per configuration (medians over the runs) for the driver script.
@@ -50,6 +59,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -92,7 +102,7 @@ class Args {
       std::string k = argv[i];
       if (k.rfind("--", 0) != 0) die("unexpected argument " + k);
       k.erase(0, 2);
-      if (k == "claim-only") {
+      if (k == "claim-only" || k == "shared" || k == "fresh-db") {
         flags_[k] = "1";
       } else {
         if (i + 1 >= argc) die("--" + k + " needs a value");
@@ -153,6 +163,7 @@ struct AgentSamples {
   std::vector<float> claim_us, conclude_us, cycle_us;
   std::uint64_t cycles = 0;
   std::uint64_t empty_claims = 0;
+  std::uint64_t retries = 0;  // requests of the counted cycles sent again after lost_race
   std::map<std::string, std::uint64_t> errors;
   void reserve(std::size_t n) {
     claim_us.reserve(n);
@@ -175,6 +186,7 @@ RunStats summarize(std::vector<AgentSamples>& agents, double window_s) {
   for (AgentSamples& a : agents) {
     all.cycles += a.cycles;
     all.empty_claims += a.empty_claims;
+    all.retries += a.retries;
     all.claim_us.insert(all.claim_us.end(), a.claim_us.begin(), a.claim_us.end());
     all.conclude_us.insert(all.conclude_us.end(), a.conclude_us.begin(), a.conclude_us.end());
     all.cycle_us.insert(all.cycle_us.end(), a.cycle_us.begin(), a.cycle_us.end());
@@ -198,6 +210,8 @@ RunStats summarize(std::vector<AgentSamples>& agents, double window_s) {
     errors += v;
   }
   s.extra["errors"] = static_cast<double>(errors);
+  if (all.retries > 0)
+    s.extra["lost_race_retries_per_s"] = static_cast<double>(all.retries) / window_s;
   return s;
 }
 
@@ -225,14 +239,16 @@ void print_result(const std::string& name, const std::vector<RunStats>& runs) {
               med([](const RunStats& r) { return r.conclude_p99_ms; }),
               med([](const RunStats& r) { return r.cycle_p50_ms; }),
               med([](const RunStats& r) { return r.cycle_p99_ms; }));
-  if (!runs.empty()) {
-    for (const auto& [k, unused] : runs.front().extra) {
-      (void)unused;
-      std::printf(" %s=%.4g", k.c_str(), med([&](const RunStats& r) {
-                    auto it = r.extra.find(k);
-                    return it == r.extra.end() ? 0.0 : it->second;
-                  }));
-    }
+  std::map<std::string, int> keys;  // every run's extra keys (absent in a run = 0)
+  for (const RunStats& r : runs) {
+    for (const auto& kv : r.extra) keys[kv.first] = 1;
+  }
+  for (const auto& kv : keys) {
+    const std::string& k = kv.first;
+    std::printf(" %s=%.4g", k.c_str(), med([&](const RunStats& r) {
+                  auto it = r.extra.find(k);
+                  return it == r.extra.end() ? 0.0 : it->second;
+                }));
   }
   std::printf(" all_cycles_per_s=");
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -286,7 +302,9 @@ void AgentSamples::record_cycle(Clock::time_point c0, Clock::time_point c1, Cloc
 class Cairnd {
  public:
   // Execs cairnd; returns once it printed its URL (or dies).
-  Cairnd(const std::string& binary, const std::string& data_dir, const std::string& config) {
+  // `extra` is appended to cairnd's arguments (--store, --node).
+  Cairnd(const std::string& binary, const std::string& data_dir, const std::string& config,
+         const std::vector<std::string>& extra = {}) {
     int out[2];
     if (::pipe(out) != 0) die("pipe failed");
     std::filesystem::create_directories(data_dir);
@@ -305,6 +323,7 @@ class Cairnd {
         argv.push_back("--config");
         argv.push_back(config.c_str());
       }
+      for (const std::string& e : extra) argv.push_back(e.c_str());
       argv.push_back(nullptr);
       ::execv(binary.c_str(), const_cast<char* const*>(argv.data()));
       ::_exit(127);
@@ -395,162 +414,6 @@ std::string make_temp_dir(const std::string& root, const std::string& name) {
   return t;
 }
 
-// Sums of the Prometheus series we report on.
-std::map<std::string, double> scrape(std::uint16_t port) {
-  HttpResult r = cairn::testing::http(port, "GET", "/metrics");
-  std::map<std::string, double> m;
-  if (r.status != 200) return m;
-  std::size_t pos = 0;
-  while (pos < r.body.size()) {
-    std::size_t nl = r.body.find('\n', pos);
-    if (nl == std::string::npos) nl = r.body.size();
-    const std::string line = r.body.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty() || line[0] == '#') continue;
-    const auto sp = line.rfind(' ');
-    if (sp == std::string::npos) continue;
-    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
-  }
-  return m;
-}
-
-std::string json_str(const Json& j, std::string_view k) {
-  const Json* v = j.find(k);
-  return v != nullptr && v->is_string() ? v->as_string() : std::string();
-}
-
-void count_error(AgentSamples& s, const char* what, const HttpResult& r) {
-  ++s.errors[std::string(what) + " " + std::to_string(r.status) + " " + r.code()];
-}
-
-// Creates `n` intents over HTTP from `conns` parallel connections.
-double preload_http(std::uint16_t port, const std::string& fact, long n, int conns) {
-  std::atomic<long> next{0};
-  std::atomic<long> failed{0};
-  const Clock::time_point t0 = Clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < conns; ++c) {
-    threads.emplace_back([&] {
-      HttpConn conn(port);
-      for (long i; (i = next.fetch_add(1)) < n;) {
-        const std::string body = R"({"kind":"work","from_facts":[")" + fact + R"("],"spec":{"n":)" +
-                                 std::to_string(i) + R"(},"creator":"producer"})";
-        HttpResult r = conn.request("POST", "/v1/intents", body);
-        if (r.status != 201) {
-          if (failed.fetch_add(1) < 5) {
-            std::fprintf(stderr, "preload: %d %s\n", r.status, r.body.c_str());
-          }
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  if (failed > 0) die("preload failed for " + std::to_string(failed.load()) + " intents");
-  return static_cast<double>(n) / secs_since(t0);
-}
-
-int cmd_cairn(const Args& a) {
-  const std::string binary = a.need("cairnd");
-  const int agents = static_cast<int>(a.num("agents", 64));
-  const long intents = a.num("intents", 40'000);
-  const double seconds = a.real("seconds", 8);
-  const double warmup = a.real("warmup", 1.5);
-  const int runs = static_cast<int>(a.num("runs", 3));
-  const std::string tmp = a.str("tmp", "/var/tmp");
-  const long wait_ms = a.num("wait-ms", 1000);
-  std::printf(
-      "cairnd: %d agents, %ld intents preloaded per run, %.1f s window after %.1f s "
-      "warm-up, %d runs (durable SQLite: WAL, synchronous=FULL)\n",
-      agents, intents, seconds, warmup, runs);
-  std::vector<RunStats> all;
-  for (int run = 1; run <= runs; ++run) {
-    const std::string dir = make_temp_dir(tmp, "cairn-http-bench");
-    const std::string config = dir + "/cairnd.yaml";
-    {
-      std::ofstream f(config);
-      f << "log_level: warn\nlimits:\n  caller_rate_per_s: 0\n";
-    }
-    std::optional<Cairnd> d;
-    d.emplace(binary, dir + "/data", config);
-    const std::uint16_t port = d->port();
-    HttpResult fr = cairn::testing::http(
-        port, "POST", "/v1/facts", R"({"kind":"seed","content":"bench","creator":"producer"})");
-    if (fr.status != 201) die("seed fact: " + std::to_string(fr.status) + " " + fr.body);
-    const std::string fact = json_str(fr.json(), "id");
-    const double create_rate = preload_http(port, fact, intents, 64);
-    std::map<std::string, double> m0, m1;
-    double server_cpu0 = 0, server_cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0;
-    RunStats s = run_agents(
-        agents, warmup, seconds,
-        [&](int i, AgentSamples& out, const Window& w) {
-          HttpConn conn(port);
-          const std::string agent = "agent-" + std::to_string(i);
-          const std::string claim_body =
-              R"({"agent":")" + agent + R"(","max":1,"wait_ms":)" + std::to_string(wait_ms) + "}";
-          std::uint64_t n = 0;
-          while (!w.stop.load(std::memory_order_relaxed)) {
-            const Clock::time_point c0 = Clock::now();
-            HttpResult r = conn.request("POST", "/v1/claims", claim_body);
-            const Clock::time_point c1 = Clock::now();
-            if (r.status != 200) {
-              count_error(out, "claim", r);
-              if (r.status == 0) return;
-              continue;
-            }
-            const Json j = r.json();
-            const Json* claims = j.find("claims");
-            if (claims == nullptr || claims->size() == 0) {
-              ++out.empty_claims;
-              continue;
-            }
-            const Json& c = claims->as_array().front();
-            const std::string id = json_str(*c.find("intent"), "id");
-            const std::int64_t epoch = *c.find("epoch")->int_if();
-            const std::string body =
-                R"({"agent":")" + agent + R"(","epoch":)" + std::to_string(epoch) +
-                R"(,"result":{"kind":"result","content":{"n":)" + std::to_string(++n) + "}}}";
-            HttpResult cr = conn.request("POST", "/v1/intents/" + id + "/conclude", body);
-            const Clock::time_point c2 = Clock::now();
-            if (cr.status != 200) {
-              count_error(out, "conclude", cr);
-              if (cr.status == 0) return;
-              continue;
-            }
-            if (w.inside(c2)) out.record_cycle(c0, c1, c2);
-          }
-        },
-        [&](bool begin) {
-          (begin ? m0 : m1) = scrape(port);
-          (begin ? server_cpu0 : server_cpu1) = tree_cpu_s(d->pid());
-          (begin ? client_cpu0 : client_cpu1) = self_cpu_s();
-        });
-    const double cycles = s.cycles_per_s * seconds;
-    if (cycles > 0) {
-      s.extra["server_cpu_us_per_cycle"] = 1e6 * (server_cpu1 - server_cpu0) / cycles;
-      s.extra["client_cpu_us_per_cycle"] = 1e6 * (client_cpu1 - client_cpu0) / cycles;
-    }
-    const double commits = m1["cairn_commit_batch_ops_count"] - m0["cairn_commit_batch_ops_count"];
-    if (commits > 0) {
-      const double ops = m1["cairn_commit_batch_ops_sum"] - m0["cairn_commit_batch_ops_sum"];
-      const double commit_s =
-          m1["cairn_commit_duration_seconds_sum"] - m0["cairn_commit_duration_seconds_sum"];
-      s.extra["commits_per_s"] = commits / seconds;
-      s.extra["store_ops_per_commit"] = ops / commits;
-      s.extra["requests_per_commit"] = 2 * s.cycles_per_s * seconds / commits;
-      s.extra["commit_ms_mean"] = 1000 * commit_s / commits;
-      s.extra["commit_busy_fraction"] = commit_s / seconds;
-    }
-    s.extra["create_per_s"] = create_rate;
-    d->stop();
-    d.reset();
-    print_run(run, s);
-    all.push_back(s);
-    std::filesystem::remove_all(dir);
-  }
-  print_result("cairn_claim_conclude_" + std::to_string(agents), all);
-  return 0;
-}
-
 // ---- PostgreSQL ----------------------------------------------------------------------
 
 struct PgConn {
@@ -585,6 +448,344 @@ struct PgConn {
     PQclear(r);
   }
 };
+
+// The postmaster's pid (first line of DATA/postmaster.pid), for the
+// server's CPU time; 0 when `pgdata` is empty or unreadable.
+pid_t postmaster_pid(const std::string& pgdata) {
+  if (pgdata.empty()) return 0;
+  std::ifstream f(pgdata + "/postmaster.pid");
+  long v = 0;
+  return f >> v ? static_cast<pid_t>(v) : 0;
+}
+
+// `url` (postgres://user@host:port/db?query) with its database replaced.
+std::string with_database(const std::string& url, const std::string& db) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) die("--pg-url must be a postgres:// URL: " + url);
+  const auto query = url.find('?', scheme + 3);
+  const auto path = url.find('/', scheme + 3);
+  const std::string base =
+      url.substr(0, std::min(path, query == std::string::npos ? url.size() : query));
+  return base + "/" + db + (query == std::string::npos ? "" : url.substr(query));
+}
+
+// A fresh database per run, dropped afterwards (also when cairnd still holds
+// connections: WITH (FORCE)).
+class FreshDatabase {
+ public:
+  FreshDatabase(const std::string& admin_url, const std::string& name)
+      : admin_(admin_url), name_(name) {
+    PgConn c(admin_);
+    c.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+    c.exec("CREATE DATABASE " + name_);
+  }
+  ~FreshDatabase() {
+    PgConn c(admin_);
+    c.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+  FreshDatabase(const FreshDatabase&) = delete;
+  FreshDatabase& operator=(const FreshDatabase&) = delete;
+  std::string url() const { return with_database(admin_, name_); }
+  // VACUUM ANALYZE and CHECKPOINT after the preload, so that every
+  // configuration starts its window from the same clean state.
+  void settle() const {
+    PgConn c(url());
+    c.exec("VACUUM ANALYZE");
+    c.exec("CHECKPOINT");
+  }
+
+ private:
+  std::string admin_, name_;
+};
+
+// Sums of the Prometheus series we report on.
+std::map<std::string, double> scrape(std::uint16_t port) {
+  HttpResult r = cairn::testing::http(port, "GET", "/metrics");
+  std::map<std::string, double> m;
+  if (r.status != 200) return m;
+  std::size_t pos = 0;
+  while (pos < r.body.size()) {
+    std::size_t nl = r.body.find('\n', pos);
+    if (nl == std::string::npos) nl = r.body.size();
+    const std::string line = r.body.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    const auto sp = line.rfind(' ');
+    if (sp == std::string::npos) continue;
+    m[line.substr(0, sp)] = std::strtod(line.c_str() + sp + 1, nullptr);
+  }
+  return m;
+}
+
+std::string json_str(const Json& j, std::string_view k) {
+  const Json* v = j.find(k);
+  return v != nullptr && v->is_string() ? v->as_string() : std::string();
+}
+
+void count_error(AgentSamples& s, const char* what, const HttpResult& r) {
+  ++s.errors[std::string(what) + " " + std::to_string(r.status) + " " + r.code()];
+}
+
+// Shared mode: a node that lost the commit race to other nodes more than
+// lost_races_max times in a row answers 409 lost_race — nothing was applied,
+// the request may be sent again as it is (docs/api.md). The agents and the
+// preload do so, up to this many times in a row.
+constexpr int kLostRaceRetriesMax = 1000;
+
+bool lost_race(const HttpResult& r) {
+  return r.status == 409 && r.code() == "lost_race";
+}
+
+// Sends a request, again while it answers lost_race; `retries` counts the
+// repeats.
+HttpResult request_retrying(HttpConn& conn, const std::string& method, const std::string& path,
+                            const std::string& body, std::uint64_t& retries) {
+  HttpResult r = conn.request(method, path, body);
+  for (int i = 0; i < kLostRaceRetriesMax && lost_race(r); ++i) {
+    ++retries;
+    r = conn.request(method, path, body);
+  }
+  return r;
+}
+
+// Creates `n` intents over HTTP from `conns` parallel connections, spread
+// round-robin over the nodes' ports.
+double preload_http(const std::vector<std::uint16_t>& ports, const std::string& fact, long n,
+                    int conns) {
+  std::atomic<long> next{0};
+  std::atomic<long> failed{0};
+  std::atomic<std::uint64_t> repeated{0};
+  const Clock::time_point t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < conns; ++c) {
+    threads.emplace_back([&, c] {
+      HttpConn conn(ports[static_cast<std::size_t>(c) % ports.size()]);
+      std::uint64_t retries = 0;
+      for (long i; (i = next.fetch_add(1)) < n;) {
+        const std::string body = R"({"kind":"work","from_facts":[")" + fact + R"("],"spec":{"n":)" +
+                                 std::to_string(i) + R"(},"creator":"producer"})";
+        HttpResult r = request_retrying(conn, "POST", "/v1/intents", body, retries);
+        if (r.status != 201) {
+          if (failed.fetch_add(1) < 5) {
+            std::fprintf(stderr, "preload: %d %s\n", r.status, r.body.c_str());
+          }
+        }
+      }
+      repeated += retries;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (failed > 0) die("preload failed for " + std::to_string(failed.load()) + " intents");
+  if (repeated > 0) {
+    std::printf("  preload: %llu creates sent again after 409 lost_race\n",
+                static_cast<unsigned long long>(repeated.load()));
+  }
+  return static_cast<double>(n) / secs_since(t0);
+}
+
+// Metric families whose deltas over the window are reported as they are
+// (per second), when a node exposes them: conflicts, retries, catch-ups.
+bool interesting_counter(const std::string& series) {
+  if (series.rfind("cairn_", 0) != 0 || series.find("_bucket") != std::string::npos) return false;
+  for (const char* w : {"conflict", "retr", "catch", "hydrat", "notif", "stale"}) {
+    if (series.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Turns a series name with labels into a RESULT key (letters, digits, _).
+std::string result_key(const std::string& series) {
+  std::string k;
+  for (char ch : series) {
+    if (std::isalnum(static_cast<unsigned char>(ch)) != 0) {
+      k += ch;
+    } else if (!k.empty() && k.back() != '_') {
+      k += '_';
+    }
+  }
+  while (!k.empty() && k.back() == '_') k.pop_back();
+  return k;
+}
+
+// cairnd under load. With --pg-url every run gets a fresh PostgreSQL
+// database (the store of all nodes); otherwise each node keeps SQLite in its
+// own data directory. --nodes N starts N cairnd processes (with --shared,
+// each gets --node nK; they then share one database) and spreads the agents
+// and the preload connections round-robin over them.
+int cmd_cairn(const Args& a) {
+  const std::string binary = a.need("cairnd");
+  const int agents = static_cast<int>(a.num("agents", 64));
+  const long intents = a.num("intents", 40'000);
+  const double seconds = a.real("seconds", 8);
+  const double warmup = a.real("warmup", 1.5);
+  const int runs = static_cast<int>(a.num("runs", 3));
+  const std::string tmp = a.str("tmp", "/var/tmp");
+  const long wait_ms = a.num("wait-ms", 1000);
+  const int nodes = static_cast<int>(a.num("nodes", 1));
+  const bool shared = a.flag("shared");
+  const std::string pg_url = a.str("pg-url");
+  const pid_t postmaster = postmaster_pid(a.str("pgdata"));
+  if (nodes < 1) die("--nodes must be at least 1");
+  if (shared && pg_url.empty()) die("--shared needs --pg-url");
+  const std::string store = pg_url.empty() ? "SQLite (WAL, synchronous=FULL)"
+                            : shared       ? "PostgreSQL, shared mode"
+                                           : "PostgreSQL, single owner";
+  const std::string name =
+      a.str("name", pg_url.empty() && nodes == 1 ? "cairn_claim_conclude_" + std::to_string(agents)
+                                                 : "cairn_" + std::to_string(nodes) + "_nodes");
+  std::printf(
+      "cairnd (%s): %d node(s), %d agents, %ld intents preloaded per run, %.1f s window after "
+      "%.1f s warm-up, %d runs\n",
+      store.c_str(), nodes, agents, intents, seconds, warmup, runs);
+  std::vector<RunStats> all;
+  for (int run = 1; run <= runs; ++run) {
+    const std::string dir = make_temp_dir(tmp, "cairn-http-bench");
+    const std::string config = dir + "/cairnd.yaml";
+    {
+      std::ofstream f(config);
+      f << "log_level: warn\nlimits:\n  caller_rate_per_s: 0\n";
+    }
+    std::optional<FreshDatabase> db;
+    if (!pg_url.empty()) {
+      db.emplace(pg_url, "bench_" + result_key(name) + "_" + std::to_string(::getpid()) + "_" +
+                             std::to_string(run));
+    }
+    std::vector<std::unique_ptr<Cairnd>> d;
+    std::vector<std::uint16_t> ports;
+    for (int k = 0; k < nodes; ++k) {
+      std::vector<std::string> extra;
+      if (db) extra = {"--store", db->url()};
+      if (shared) {
+        extra.push_back("--node");
+        extra.push_back("n" + std::to_string(k + 1));
+      }
+      d.push_back(
+          std::make_unique<Cairnd>(binary, dir + "/data-" + std::to_string(k + 1), config, extra));
+      ports.push_back(d.back()->port());
+    }
+    // The seed fact through every node: its id is its content hash, the same
+    // everywhere, and each node then knows it before intents refer to it.
+    std::string fact;
+    for (std::uint16_t port : ports) {
+      HttpResult fr = cairn::testing::http(
+          port, "POST", "/v1/facts", R"({"kind":"seed","content":"bench","creator":"producer"})");
+      if (fr.status != 201 && fr.status != 200) {
+        die("seed fact: " + std::to_string(fr.status) + " " + fr.body);
+      }
+      const std::string id = json_str(fr.json(), "id");
+      if (!fact.empty() && id != fact) die("seed fact ids differ between nodes");
+      fact = id;
+    }
+    const double create_rate = preload_http(ports, fact, intents, 64);
+    if (db) db->settle();
+    std::map<std::string, double> m0, m1;
+    double cairnd_cpu0 = 0, cairnd_cpu1 = 0, pg_cpu0 = 0, pg_cpu1 = 0;
+    double client_cpu0 = 0, client_cpu1 = 0;
+    RunStats s = run_agents(
+        agents, warmup, seconds,
+        [&](int i, AgentSamples& out, const Window& w) {
+          HttpConn conn(ports[static_cast<std::size_t>(i) % ports.size()]);
+          const std::string agent = "agent-" + std::to_string(i);
+          const std::string claim_body =
+              R"({"agent":")" + agent + R"(","max":1,"wait_ms":)" + std::to_string(wait_ms) + "}";
+          std::uint64_t n = 0;
+          while (!w.stop.load(std::memory_order_relaxed)) {
+            const Clock::time_point c0 = Clock::now();
+            std::uint64_t retries = 0;
+            HttpResult r = request_retrying(conn, "POST", "/v1/claims", claim_body, retries);
+            const Clock::time_point c1 = Clock::now();
+            if (r.status != 200) {
+              count_error(out, "claim", r);
+              if (r.status == 0) return;
+              continue;
+            }
+            const Json j = r.json();
+            const Json* claims = j.find("claims");
+            if (claims == nullptr || claims->size() == 0) {
+              ++out.empty_claims;
+              continue;
+            }
+            const Json& c = claims->as_array().front();
+            const std::string id = json_str(*c.find("intent"), "id");
+            const std::int64_t epoch = *c.find("epoch")->int_if();
+            const std::string body =
+                R"({"agent":")" + agent + R"(","epoch":)" + std::to_string(epoch) +
+                R"(,"result":{"kind":"result","content":{"n":)" + std::to_string(++n) + "}}}";
+            HttpResult cr =
+                request_retrying(conn, "POST", "/v1/intents/" + id + "/conclude", body, retries);
+            const Clock::time_point c2 = Clock::now();
+            if (cr.status != 200) {
+              count_error(out, "conclude", cr);
+              if (cr.status == 0) return;
+              continue;
+            }
+            if (w.inside(c2)) {
+              out.record_cycle(c0, c1, c2);
+              out.retries += retries;
+            }
+          }
+        },
+        [&](bool begin) {
+          std::map<std::string, double>& m = begin ? m0 : m1;
+          m.clear();
+          double cpu = 0;
+          for (std::size_t k = 0; k < d.size(); ++k) {
+            for (const auto& [series, v] : scrape(ports[k])) m[series] += v;
+            cpu += tree_cpu_s(d[k]->pid());
+          }
+          (begin ? cairnd_cpu0 : cairnd_cpu1) = cpu;
+          (begin ? pg_cpu0 : pg_cpu1) = db && postmaster > 0 ? tree_cpu_s(postmaster) : 0;
+          (begin ? client_cpu0 : client_cpu1) = self_cpu_s();
+        });
+    const double cycles = s.cycles_per_s * seconds;
+    if (cycles > 0) {
+      const double cairnd_us = 1e6 * (cairnd_cpu1 - cairnd_cpu0) / cycles;
+      const double pg_us = 1e6 * (pg_cpu1 - pg_cpu0) / cycles;
+      s.extra["server_cpu_us_per_cycle"] = cairnd_us + pg_us;
+      if (db && postmaster > 0) {
+        s.extra["cairnd_cpu_us_per_cycle"] = cairnd_us;
+        s.extra["pg_cpu_us_per_cycle"] = pg_us;
+      }
+      s.extra["client_cpu_us_per_cycle"] = 1e6 * (client_cpu1 - client_cpu0) / cycles;
+    }
+    const double commits = m1["cairn_commit_batch_ops_count"] - m0["cairn_commit_batch_ops_count"];
+    if (commits > 0) {
+      const double ops = m1["cairn_commit_batch_ops_sum"] - m0["cairn_commit_batch_ops_sum"];
+      const double commit_s =
+          m1["cairn_commit_duration_seconds_sum"] - m0["cairn_commit_duration_seconds_sum"];
+      s.extra["commits_per_s"] = commits / seconds;
+      s.extra["store_ops_per_commit"] = ops / commits;
+      s.extra["requests_per_commit"] = 2 * s.cycles_per_s * seconds / commits;
+      s.extra["commit_ms_mean"] = 1000 * commit_s / commits;
+      // Summed over the nodes: 1.0 = one engine thread committing all the time.
+      s.extra["commit_busy_fraction"] = commit_s / seconds;
+    }
+    s.extra["commit_failures_per_s"] =
+        (m1["cairn_commit_failures_total"] - m0["cairn_commit_failures_total"]) / seconds;
+    for (const auto& [series, v] : m1) {
+      if (!interesting_counter(series)) continue;
+      s.extra[result_key(series) + "_per_s"] = (v - m0[series]) / seconds;
+    }
+    // Replies other than 2xx, by route and status, as the nodes counted them.
+    for (const auto& [series, v] : m1) {
+      if (series.rfind("cairn_http_requests_total{", 0) != 0) continue;
+      if (series.find("status=\"2") != std::string::npos) continue;
+      const double delta = v - m0[series];
+      if (delta > 0) s.extra[result_key(series) + "_per_s"] = delta / seconds;
+    }
+    s.extra["create_per_s"] = create_rate;
+    for (auto& node : d) node->stop();
+    d.clear();
+    db.reset();
+    print_run(run, s);
+    all.push_back(s);
+    std::filesystem::remove_all(dir);
+  }
+  print_result(name, all);
+  return 0;
+}
+
+// ---- the PostgreSQL queue --------------------------------------------------------------
 
 constexpr const char* kPgSchema = R"SQL(
 CREATE TABLE IF NOT EXISTS jobs (
@@ -635,12 +836,10 @@ int cmd_pg(const Args& a) {
   const bool claim_only = a.flag("claim-only");
   // The postmaster's pid (first line of DATA/postmaster.pid), for the
   // server's CPU time; optional.
-  pid_t postmaster = 0;
-  if (const std::string pgdata = a.str("pgdata"); !pgdata.empty()) {
-    std::ifstream f(pgdata + "/postmaster.pid");
-    long v = 0;
-    if (f >> v) postmaster = static_cast<pid_t>(v);
-  }
+  const pid_t postmaster = postmaster_pid(a.str("pgdata"));
+  // --fresh-db: each run in a database of its own (conninfo must be a URL),
+  // created and dropped around the run, as the cairnd runs on PostgreSQL do.
+  const bool fresh_db = a.flag("fresh-db");
   {
     PgConn setup(conninfo);
     std::printf(
@@ -657,8 +856,14 @@ int cmd_pg(const Args& a) {
       agents, claim_only ? "claim only" : "claim → conclude", jobs, seconds, warmup, runs);
   std::vector<RunStats> all;
   for (int run = 1; run <= runs; ++run) {
+    std::optional<FreshDatabase> db;
+    if (fresh_db) {
+      db.emplace(conninfo, std::string(claim_only ? "bench_queue_claim_" : "bench_queue_") +
+                               std::to_string(::getpid()) + "_" + std::to_string(run));
+    }
+    const std::string run_conninfo = db ? db->url() : conninfo;
     {
-      PgConn setup(conninfo);
+      PgConn setup(run_conninfo);
       setup.exec(kPgSchema);
       setup.exec("TRUNCATE results, jobs RESTART IDENTITY");
       setup.exec(
@@ -672,7 +877,7 @@ int cmd_pg(const Args& a) {
     RunStats s = run_agents(
         agents, warmup, seconds,
         [&](int i, AgentSamples& out, const Window& w) {
-          PgConn conn(conninfo);
+          PgConn conn(run_conninfo);
           conn.prepare("claim", kPgClaim, 1);
           conn.prepare("conclude", kPgConclude, 4);
           const std::string agent = "agent-" + std::to_string(i);
