@@ -5,7 +5,7 @@
 //   cairn-http-bench cairn   --cairnd PATH [--agents 64] [--intents N] [--seconds T]
 //                            [--warmup S] [--runs R] [--tmp DIR] [--name NAME]
 //                            [--pg-url postgres://.../db [--pgdata DIR]]
-//                            [--nodes K] [--shared]
+//                            [--nodes K] [--shared] [--turn-wait-ms MS]
 //       Per run: fresh data directories, cairnd exec'd on 127.0.0.1:0 (the
 //       per-caller rate limit off) — on durable SQLite, or with --pg-url on a
 //       database of its own created for the run (`--store`), dropped after it.
@@ -623,6 +623,8 @@ int cmd_cairn(const Args& a) {
   const long wait_ms = a.num("wait-ms", 1000);
   const int nodes = static_cast<int>(a.num("nodes", 1));
   const bool shared = a.flag("shared");
+  // Shared mode: writer_turn_wait_ms for the nodes (-1: cairnd's default).
+  const long turn_wait_ms = a.num("turn-wait-ms", -1);
   const std::string pg_url = a.str("pg-url");
   const pid_t postmaster = postmaster_pid(a.str("pgdata"));
   if (nodes < 1) die("--nodes must be at least 1");
@@ -644,6 +646,7 @@ int cmd_cairn(const Args& a) {
     {
       std::ofstream f(config);
       f << "log_level: warn\nlimits:\n  caller_rate_per_s: 0\n";
+      if (turn_wait_ms >= 0) f << "writer_turn_wait_ms: " << turn_wait_ms << "\n";
     }
     std::optional<FreshDatabase> db;
     if (!pg_url.empty()) {

@@ -84,6 +84,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
     read_scalar(root, "data", c.data_dir);
     read_scalar(root, "store", c.store_url);
     read_scalar(root, "node", c.engine.node);
+    read_scalar(root, "writer_turn_wait_ms", c.writer_turn_wait_ms);
     read_scalar(root, "log_level", c.log_level);
     if (const YAML::Node l = root["limits"]) {
       ServerLimits& x = c.limits;
@@ -165,6 +166,9 @@ Status validate_config(const ServerConfig& c) {
       ok = alnum || (i > 0 && (ch == '_' || ch == '-'));
     }
     if (!ok) return invalid("node must match [a-z0-9][a-z0-9_-]{0,62}", "invalid_config");
+    if (c.writer_turn_wait_ms < 0 || c.writer_turn_wait_ms > 60'000) {
+      return invalid("writer_turn_wait_ms must be in 0..60000", "invalid_config");
+    }
   }
   if (c.tokens.empty() && !is_loopback_host(c.listen_host)) {
     return invalid("refusing to listen on " + c.listen_host +

@@ -72,6 +72,9 @@ struct ServerConfig {
   // several nodes with distinct names share it (docs/cluster.md).
   std::string store_url;
   std::string log_level = "info";  // trace|debug|info|warn|error|off
+  // Shared mode: how long a node waits for the cluster's writer turn before
+  // it commits optimistically anyway (docs/cluster.md); 0: never wait.
+  std::int64_t writer_turn_wait_ms = 200;
   ServerLimits limits;
   engine::EngineConfig engine;
   std::vector<TokenConfig> tokens;

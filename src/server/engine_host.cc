@@ -214,7 +214,22 @@ void EngineHost::run() {
       metrics_.queue_depth.store(0);
       stopping = stopping_;
     }
-    if (catching_up && !engine_->busy()) catch_up();
+    // Shared mode: work that may commit runs inside the writer turn (see
+    // engine_host.h), after a catch-up that the turn makes exact.
+    bool turn = false;
+    if (shared_ && shared_->turn_wait_ms > 0 && !engine_->busy()) {
+      const bool timers_due = deadline && *deadline <= now_ms();
+      if (!batch.empty() || engine_->ingress_depth() > 0 || timers_due) {
+        turn = shared_->begin_turn(static_cast<int>(shared_->turn_wait_ms));
+        metrics_.record_writer_turn(turn);
+        // What arrived while we waited for the turn joins this round's batch.
+        std::lock_guard lock(mu_);
+        for (engine::Request& r : queue_) batch.push_back(std::move(r));
+        queue_.clear();
+        metrics_.queue_depth.store(0);
+      }
+    }
+    if ((turn || catching_up) && !engine_->busy()) catch_up();
     for (engine::Request& r : batch) {
       const engine::RequestId id = r.id;
       Status s = engine_->submit(std::move(r));
@@ -228,6 +243,7 @@ void EngineHost::run() {
     for (engine::RequestId id : abandoned) any = engine_->abandon(id) || any;
     abandoned.clear();
     if (any) drain();
+    if (turn) shared_->end_turn();
     std::array<std::uint64_t, kIntentStateCount> counts{};
     const Blackboard& bb = engine_->blackboard();
     for (int i = 0; i < kIntentStateCount; ++i) counts[i] = bb.count(static_cast<IntentState>(i));

@@ -23,7 +23,9 @@
 // monotonic clock plus an offset to PostgreSQL's clock_timestamp(),
 // measured with a round trip at start and every clock_sync_interval_ms
 // (the midpoint of the round trip is taken as the server's reading), so
-// nodes with skewed wall clocks agree on when a lease ends.
+// nodes with skewed wall clocks agree on when a lease ends. A round that has
+// requests or due timers first takes the cluster's writer turn (bounded
+// wait; see Shared::turn_wait_ms).
 #pragma once
 
 #include <condition_variable>
@@ -55,6 +57,13 @@ class EngineHost {
     std::string channel;     // the commits' NOTIFY channel
     std::function<Result<std::int64_t>()> server_time_ms;
     std::int64_t clock_sync_interval_ms = 1'000;
+    // The writer turn (PgStore::begin_writer_turn): a round with requests or
+    // due timers waits up to turn_wait_ms for it, then catches up, decides
+    // and commits inside it, so nodes take turns instead of losing races to
+    // each other. 0: never take it (every commit is optimistic).
+    std::function<bool(int wait_ms)> begin_turn;
+    std::function<void()> end_turn;
+    std::int64_t turn_wait_ms = 0;
   };
 
   EngineHost(engine::EngineConfig config, std::unique_ptr<store::Store> store,

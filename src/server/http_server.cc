@@ -651,8 +651,13 @@ Result<std::uint16_t> Server::start() {
     auto r = backend::PgStore::open(s.config.store_url, {}, backend::PgOptions{});
     if (!r.ok()) return r.take_status();
     backend::PgStore* pg = w->get();
-    shared = EngineHost::Shared{s.config.store_url, node.notify_channel,
-                                [pg] { return pg->server_time_ms(); }};
+    shared = EngineHost::Shared{s.config.store_url,
+                                node.notify_channel,
+                                [pg] { return pg->server_time_ms(); },
+                                1'000,
+                                [pg](int wait_ms) { return pg->begin_writer_turn(wait_ms); },
+                                [pg] { pg->end_writer_turn(); },
+                                s.config.writer_turn_wait_ms};
     writer = std::move(w).value();
     s.reader = std::move(r).value();
   }

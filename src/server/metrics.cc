@@ -25,6 +25,11 @@ void Metrics::record_commit(std::size_t ops, double seconds, bool ok) {
   if (!ok) ++commit_failures_;
 }
 
+void Metrics::record_writer_turn(bool taken) {
+  std::lock_guard lock(mu_);
+  ++(taken ? writer_turns_ : writer_turns_missed_);
+}
+
 void Metrics::set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
                                 std::uint64_t facts, std::uint64_t last_seq) {
   std::lock_guard lock(mu_);
@@ -100,6 +105,12 @@ std::string Metrics::render() const {
   histogram(out, "cairn_commit_duration_seconds", "Group commit latency.", commit_seconds_);
   single(out, "cairn_commit_failures_total", "Group commits that failed.", "counter",
          std::to_string(commit_failures_));
+  single(out, "cairn_writer_turns_total",
+         "Shared mode: rounds run inside the cluster's writer turn.", "counter",
+         std::to_string(writer_turns_));
+  single(out, "cairn_writer_turns_missed_total",
+         "Shared mode: rounds that went on without the writer turn (the wait ran out).", "counter",
+         std::to_string(writer_turns_missed_));
   header(out, "cairn_intents", "Intents by state.", "gauge");
   for (int i = 0; i < kIntentStateCount; ++i) {
     out += "cairn_intents{state=\"" + std::string(state_name(static_cast<IntentState>(i))) +

@@ -39,6 +39,8 @@ class Metrics {
   Metrics();
   void record_request(std::string_view route, int status, double seconds);
   void record_commit(std::size_t ops, double seconds, bool ok);
+  // Shared mode: a round asked for the writer turn; `taken` false: the wait ran out.
+  void record_writer_turn(bool taken);
   void set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
                          std::uint64_t facts, std::uint64_t last_seq);
   void set_engine_depths(std::size_t ingress, std::size_t parked);
@@ -59,6 +61,8 @@ class Metrics {
   Histogram<12> commit_ops_;
   Histogram<12> commit_seconds_;
   std::uint64_t commit_failures_ = 0;
+  std::uint64_t writer_turns_ = 0;
+  std::uint64_t writer_turns_missed_ = 0;
   std::array<std::uint64_t, kIntentStateCount> intents_{};
   std::uint64_t facts_ = 0;
   std::uint64_t last_seq_ = 0;

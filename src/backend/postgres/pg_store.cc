@@ -45,6 +45,7 @@ constexpr const char* kJournalDdl =
 constexpr const char* kMigrationLockKey = "426970608238";  // 0x636169726e
 constexpr const char* kOwnerLockKey = "426970608239";      // exclusive_owner / shared_node
 constexpr const char* kNodeLockClass = "1667330418";       // (class, hashtext(node)) 0x6361726e
+constexpr const char* kWriterTurnKey = "426970608240";     // shared mode's writer turn
 
 constexpr unsigned kByteaOid = 17;
 constexpr unsigned kInt8Oid = 20;
@@ -608,6 +609,29 @@ Result<std::int64_t> PgStore::server_time_ms() {
     if (PQntuples(r.get()) != 1) return internal_error("clock_timestamp() returned no row");
     return static_cast<std::int64_t>(cell_version(r.get(), 0, 0));
   });
+}
+
+bool PgStore::begin_writer_turn(int wait_ms) {
+  CAIRN_ASSERT(!options_.shared_node.empty() && !turn_held_);
+  if (turn_ == nullptr || turn_->broken()) {
+    turn_.reset();
+    auto c = Conn::connect(url_, options_);
+    if (!c.ok()) return false;
+    turn_ = std::move(c).value();
+  }
+  const std::string sql = "SET statement_timeout = " + std::to_string(std::max(1, wait_ms)) +
+                          "; SELECT pg_advisory_lock(" + kWriterTurnKey + ")";
+  turn_held_ = turn_->exec(sql, PGRES_TUPLES_OK).ok();
+  return turn_held_;
+}
+
+void PgStore::end_writer_turn() {
+  if (!turn_held_) return;
+  turn_held_ = false;
+  if (turn_->broken()) return;  // the server released it with the session
+  turn_->exec(std::string("SELECT pg_advisory_unlock(") + kWriterTurnKey + ")", PGRES_TUPLES_OK)
+      .status()
+      .ignore();
 }
 
 Result<Version> PgStore::last_version() {

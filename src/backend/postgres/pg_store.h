@@ -136,6 +136,16 @@ class PgStore final : public store::Store {
 
   // The database server's clock (clock_timestamp()), Unix ms.
   Result<std::int64_t> server_time_ms();
+
+  // Shared mode: the writer turn, a cluster-wide advisory lock that nodes
+  // take around catch-up + decide + commit so that their optimistic commits
+  // rarely collide. Waits at most `wait_ms`; false when the wait ran out or
+  // the database cannot be reached (the caller then goes on without the
+  // turn: the commit's preconditions keep it correct either way). Held on a
+  // connection of its own (reopened when lost; a lost session releases it).
+  // REQUIRES: shared_node set; one thread at a time.
+  bool begin_writer_turn(int wait_ms);
+  void end_writer_turn();
   const store::StoreLimits& limits() const override { return limits_; }
 
   const std::vector<std::int64_t>& migrations_applied() const { return migrations_applied_; }
@@ -160,6 +170,8 @@ class PgStore final : public store::Store {
   std::vector<std::unique_ptr<Conn>> idle_;
   std::size_t open_ = 0;         // connections checked out or idle
   std::unique_ptr<Conn> owner_;  // holds the owner / node locks (exclusive_owner, shared_node)
+  std::unique_ptr<Conn> turn_;   // shared mode: the writer turn's session
+  bool turn_held_ = false;
   PgStats stats_;
 };
 
