@@ -501,9 +501,6 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::
         break;
     }
   }
-  // Shared mode: a mutation's reply, whatever it says, is only released
-  // after a commit proves the state it read was current.
-  if (is_mutation(r.command)) cycle_mutated_ = true;
   Status status;
   Json body;
   execute(r, status, body);
@@ -519,6 +516,10 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::
     }
     counters_.add("claims.park_full");
   }
+  // Shared mode: a mutation's reply, whatever it says, is only released
+  // after a commit proves the state it read was current. (A long-poll that
+  // parked again above has no reply yet and needs no commit.)
+  if (is_mutation(r.command)) cycle_mutated_ = true;
   Pending p{};
   p.id = r.id;
   p.status = std::move(status);
