@@ -9,7 +9,8 @@
 from .agent import Agent, PermanentFailure, Task
 from .client import Client, WatchEvent, new_idempotency_key
 from .errors import (AgentBackoff, AlreadyClaimed, CairnConnectionError, CairnError, Conflict,
-                     Forbidden, InternalError, InvalidRequest, InvalidState, MethodNotAllowed,
+                     Forbidden, InternalError, InvalidRequest, InvalidState, LostRace,
+                     MethodNotAllowed,
                      NotFound, NotGrounded, OutcomeUnknown, Overloaded, ProtocolError,
                      RateLimited, ShuttingDown, StaleEpoch, TooLarge, Unauthenticated,
                      UnknownReference, Unavailable, Unprocessable, WatchOverflow, error_class,
@@ -18,7 +19,7 @@ from .errors import (AgentBackoff, AlreadyClaimed, CairnConnectionError, CairnEr
 __all__ = [
     "Agent", "PermanentFailure", "Task", "Client", "WatchEvent", "new_idempotency_key",
     "AgentBackoff", "AlreadyClaimed", "CairnConnectionError", "CairnError", "Conflict",
-    "Forbidden", "InternalError", "InvalidRequest", "InvalidState", "MethodNotAllowed",
+    "Forbidden", "InternalError", "InvalidRequest", "InvalidState", "LostRace", "MethodNotAllowed",
     "NotFound", "NotGrounded", "OutcomeUnknown", "Overloaded", "ProtocolError", "RateLimited",
     "ShuttingDown", "StaleEpoch", "TooLarge", "Unauthenticated", "UnknownReference",
     "Unavailable", "Unprocessable", "WatchOverflow", "error_class", "error_from_reply",

@@ -8,8 +8,9 @@ thread* (a ``threading.local``), so a Client may be shared by threads — a long
 thread never blocks a heartbeat on another. A connection the server closed is reopened on the
 next request. ``watch()`` opens its own connection for the stream.
 
-Retries (bounded by ``retries_max``): a reply of 503 (any reason, honouring ``Retry-After``) or
-429, and a connection that fails or drops, are retried with exponential backoff. Every request
+Retries (bounded by ``retries_max``): a reply of 503 (any reason, honouring ``Retry-After``),
+429 or 409 ``lost_race`` (a cluster node lost to other nodes' commits; nothing was applied),
+and a connection that fails or drops, are retried with exponential backoff. Every request
 is safe to retry: GETs change nothing, and every mutation carries an ``Idempotency-Key``
 (generated per call unless the caller gives one), so the server answers a retry with the first
 reply and applies the change at most once. When every earlier attempt of a call was *refused*
@@ -32,7 +33,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
-from .errors import (CairnConnectionError, CairnError, OutcomeUnknown, ProtocolError,
+from .errors import (CairnConnectionError, CairnError, LostRace, OutcomeUnknown, ProtocolError,
                      RateLimited, Unavailable, WatchOverflow, error_from_reply)
 
 # ---- named bounds -------------------------------------------------------------------------
@@ -247,7 +248,8 @@ class Client:
             retry_after = _retry_after(hdrs)
             err = error_from_reply(status, self._decode_any(data), retry_after=retry_after,
                                    idempotency_key=key)
-            if isinstance(err, (Unavailable, RateLimited)) and attempt < self.retries_max:
+            if (isinstance(err, (Unavailable, RateLimited, LostRace))
+                    and attempt < self.retries_max):
                 if isinstance(err, OutcomeUnknown):
                     outcome_unknown = True
                 elif generated and not outcome_unknown:

@@ -105,6 +105,12 @@ class RateLimited(CairnError):
     """429 ``rate_limited``: the caller is over its request rate; see ``retry_after``."""
 
 
+class LostRace(Conflict):
+    """409 ``lost_race``: in a cluster of cairnd nodes, other nodes changed the blackboard
+    first, again and again; nothing was applied and the key was forgotten. Safe to retry
+    (the Client does, like a 503)."""
+
+
 class Unavailable(CairnError):
     """503: nothing was applied; retry after ``retry_after`` seconds."""
 
@@ -167,6 +173,7 @@ _BY_CODE: dict[str, type[CairnError]] = {
     "agent_backoff": AgentBackoff,
     "shutting_down": ShuttingDown,
     "outcome_unknown": OutcomeUnknown,
+    "lost_race": LostRace,
 }
 
 _BY_STATUS: dict[int, type[CairnError]] = {

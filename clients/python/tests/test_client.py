@@ -369,6 +369,20 @@ class ClientRetries(ServerTestCase):
         self.assertEqual(len({h["idempotency-key"] for _, _, h in sent}), 3)
         self.assertEqual(self.count(kind), 1)
 
+    def test_lost_race_409_is_retried_and_applies_once(self) -> None:
+        # What a cluster node answers after losing too many races: nothing applied.
+        kind = uniq("race")
+        self.proxy.inject("/v1/intents", 2, 409, "lost_race")
+        self.c.create_intent(kind, [self.f])
+        self.assertEqual(len(self.proxy.requests("/v1/intents")), 3)
+        self.assertEqual(self.count(kind), 1)
+        strict = Client(self.proxy.url, retries_max=0)
+        self.addCleanup(strict.close)
+        self.proxy.inject("/v1/intents", 1, 409, "lost_race")
+        with self.assertRaises(cairn.LostRace) as cm:
+            strict.create_intent(uniq("race"), [self.f])
+        self.assertIsInstance(cm.exception, cairn.Conflict)
+
     def test_a_callers_key_is_never_replaced(self) -> None:
         kind = uniq("mine")
         self.proxy.inject("/v1/intents", 1, 503, "overloaded", retry_after=0)
