@@ -23,9 +23,10 @@
 // Single-writer mode: the hot state is authoritative, so the delta carries no
 // read preconditions and needs no Session buffer: the undo log already names
 // every dirty entity once per change, and drain() derives each key once.
-// Shared mode (several nodes on one database) hydrates the keys a command
-// reads through a store::Session, whose checked reads become the batch's
-// preconditions; it builds on the same commands.
+// Shared mode (several nodes on one database): the hot state is a cache of
+// the store as of last_seq(); catch_up() brings it forward, and the engine
+// adds the precondition that makes a commit from a stale cache fail
+// (engine/engine.h).
 #pragma once
 
 #include <array>
