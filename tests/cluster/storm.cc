@@ -79,24 +79,6 @@ std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
   return z ^ (z >> 31);
 }
 
-std::string json_str(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
-}
-
-std::string str_of(const Json& j, std::string_view key) {
-  const Json* v = j.find(key);
-  return v != nullptr && v->is_string() ? v->as_string() : std::string();
-}
-
-std::int64_t int_of(const Json& j, std::string_view key) {
-  const Json* v = j.find(key);
-  if (v == nullptr) return 0;
-  auto i = v->int_if();
-  return i ? *i : 0;
-}
-
 std::string clip(const std::string& s, std::size_t n = 300) {
   return s.size() <= n ? s : s.substr(0, n) + "...";
 }

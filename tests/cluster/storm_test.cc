@@ -31,16 +31,6 @@ namespace {
 constexpr std::size_t kViolationsShownMax = 40;
 constexpr std::size_t kErrorsShownMax = 20;
 
-// A fresh database on the test cluster; its URL.
-std::string fresh_database() {
-  static int n = 0;
-  const std::string name = "storm_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-  backend::testing::RawSession s;
-  s.exec("CREATE DATABASE " + name);
-  const std::string& base = backend::testing::pg_url();
-  return base.substr(0, base.rfind('/') + 1) + name;
-}
-
 std::string temp_dir() {
   const char* base = std::getenv("TMPDIR");
   std::string templ = (base != nullptr && *base != '\0') ? base : "/tmp";
@@ -64,7 +54,7 @@ void run_and_check(StormOptions o) {
                static_cast<unsigned long long>(o.seed), o.nodes, o.agents, o.intents,
                static_cast<long long>(o.lease_ttl_ms), fault, dir.c_str(),
                static_cast<unsigned long long>(o.seed));
-  Cluster cluster(CAIRND_PATH, fresh_database(), dir, o.nodes);
+  Cluster cluster(CAIRND_PATH, backend::testing::fresh_database("storm"), dir, o.nodes);
   const std::string started = cluster.start();
   ASSERT_EQ(started, "") << "seed " << o.seed;
 

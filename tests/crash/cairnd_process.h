@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -24,13 +25,16 @@ namespace cairn::testing {
 class CairndProcess {
  public:
   // `log_path` receives the server's stderr (JSON log lines), appended.
-  // `extra_args` follow the data directory and listen address (e.g. --store).
+  // `extra_args` follow the data directory and listen address (e.g. --store;
+  // a --log-level there replaces the default `warn`). `extra_env` entries
+  // (KEY=VALUE) are added to the inherited environment.
   CairndProcess(std::string binary, std::string data_dir, std::string log_path,
-                std::vector<std::string> extra_args = {})
+                std::vector<std::string> extra_args = {}, std::vector<std::string> extra_env = {})
       : binary_(std::move(binary)),
         data_dir_(std::move(data_dir)),
         log_path_(std::move(log_path)),
-        extra_args_(std::move(extra_args)) {}
+        extra_args_(std::move(extra_args)),
+        extra_env_(std::move(extra_env)) {}
   ~CairndProcess() {
     if (running()) kill9();
   }
@@ -49,17 +53,25 @@ class CairndProcess {
     if (log_fd < 0) return "cannot open " + log_path_;
     // Everything the child needs is prepared before fork (only async-signal-safe
     // calls happen between fork and exec).
-    std::vector<const char*> argv = {
-        "cairnd", "--data", data_dir_.c_str(), "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    std::vector<const char*> argv = {"cairnd", "--data", data_dir_.c_str(), "--listen",
+                                     "127.0.0.1:0"};
+    if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level") == extra_args_.end()) {
+      argv.insert(argv.end(), {"--log-level", "warn"});
+    }
     for (const std::string& a : extra_args_) argv.push_back(a.c_str());
     argv.push_back(nullptr);
+    std::vector<const char*> envp;
+    for (const std::string& e : extra_env_) envp.push_back(e.c_str());  // first: getenv's pick
+    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+    envp.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return "fork failed";
     if (pid == 0) {
       ::dup2(out[1], 1);
       ::dup2(log_fd, 2);
       ::close(out[0]);
-      ::execv(binary_.c_str(), const_cast<char* const*>(argv.data()));
+      ::execve(binary_.c_str(), const_cast<char* const*>(argv.data()),
+               const_cast<char* const*>(envp.data()));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -147,6 +159,7 @@ class CairndProcess {
   std::string data_dir_;
   std::string log_path_;
   std::vector<std::string> extra_args_;
+  std::vector<std::string> extra_env_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };

@@ -96,25 +96,6 @@ std::int64_t wall_ms() {
       .count();
 }
 
-std::string json_str(std::string_view s) {
-  std::string out;
-  append_json_string(out, s);
-  return out;
-}
-
-std::string str_of(const Json& j, std::string_view key) {
-  const Json* v = j.find(key);
-  return v != nullptr && v->is_string() ? v->as_string() : std::string();
-}
-
-// An integer member, 0 when absent or null (the API's "not set").
-std::int64_t int_of(const Json& j, std::string_view key) {
-  const Json* v = j.find(key);
-  if (v == nullptr) return 0;
-  auto i = v->int_if();
-  return i ? *i : 0;
-}
-
 using Violations = std::vector<std::string>;
 
 // ---- what the writers were told ------------------------------------------------------

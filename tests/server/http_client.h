@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/json.h"
@@ -53,6 +54,25 @@ class HttpConn {
 };
 
 // One request on a fresh connection.
+// Lenient readers for reply bodies (tests that report, not assert): a
+// member's string / integer, "" / 0 when absent, null or of another type.
+inline std::string str_of(const Json& j, std::string_view key) {
+  const Json* v = j.find(key);
+  return v != nullptr && v->is_string() ? v->as_string() : std::string();
+}
+inline std::int64_t int_of(const Json& j, std::string_view key) {
+  const Json* v = j.find(key);
+  if (v == nullptr) return 0;
+  auto i = v->int_if();
+  return i ? *i : 0;
+}
+// `s` as a JSON string literal (quotes and escapes), for building bodies.
+inline std::string json_str(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
 HttpResult http(std::uint16_t port, const std::string& method, const std::string& path,
                 const std::string& body = {}, const Headers& headers = {});
 

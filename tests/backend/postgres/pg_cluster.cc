@@ -92,6 +92,16 @@ std::string unique_schema() {
   return "t" + std::to_string(getpid()) + "_" + std::to_string(n.fetch_add(1));
 }
 
+std::string fresh_database(std::string_view prefix) {
+  static std::atomic<int> n{0};
+  const std::string name = std::string(prefix) + "_" + std::to_string(getpid()) + "_" +
+                           std::to_string(n.fetch_add(1) + 1);
+  RawSession s;
+  s.exec("CREATE DATABASE " + name);
+  const std::string& base = pg_url();
+  return base.substr(0, base.rfind('/') + 1) + name;
+}
+
 RawSession::RawSession() {
   pg_ = PQconnectdb(pg_url().c_str());
   CAIRN_ASSERT_MSG(PQstatus(pg_) == CONNECTION_OK, PQerrorMessage(pg_));

@@ -28,6 +28,8 @@ void pg_cluster_down();
 void pg_cluster_up();
 // A schema name no other test of this run uses.
 std::string unique_schema();
+// A new database on the cluster (named <prefix>_<pid>_<n>); its URL.
+std::string fresh_database(std::string_view prefix);
 
 // A raw libpq session (the test's own, beside the store's pool).
 class RawSession {

@@ -16,18 +16,8 @@ using cairn::testing::num;
 using cairn::testing::str;
 using cairn::testing::TestServer;
 
-// A fresh database on the test cluster; its URL.
-std::string fresh_database() {
-  static int n = 0;
-  const std::string name = "cairnd_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-  RawSession s;
-  s.exec("CREATE DATABASE " + name);
-  const std::string& base = pg_url();
-  return base.substr(0, base.rfind('/') + 1) + name;
-}
-
 TEST(PgServer, ServesResumesAndKeepsASecondNodeOff) {
-  const std::string url = fresh_database();
+  const std::string url = fresh_database("cairnd");
   TestServer srv;
   srv.config.store_url = url;
   srv.start();

@@ -3,11 +3,7 @@
 // node reaching another node's watch stream and long-polls through
 // LISTEN/NOTIFY, and lease decisions on the database's clock even for a node
 // whose own clock is an hour ahead.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +11,7 @@
 #include <thread>
 
 #include "backend/postgres/pg_cluster.h"
+#include "crash/cairnd_process.h"
 #include "server/test_server.h"
 
 namespace cairn::backend::testing {
@@ -26,15 +23,6 @@ using cairn::testing::SseEvent;
 using cairn::testing::SseStream;
 using cairn::testing::str;
 using cairn::testing::TestServer;
-
-std::string fresh_database() {
-  static int n = 0;
-  const std::string name = "cairn_shared_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-  RawSession s;
-  s.exec("CREATE DATABASE " + name);
-  const std::string& base = pg_url();
-  return base.substr(0, base.rfind('/') + 1) + name;
-}
 
 struct Node : TestServer {
   Node(const std::string& url, const std::string& name) {
@@ -62,7 +50,7 @@ std::string make_intent(TestServer& s, const std::string& fact, const std::strin
 }
 
 TEST(PgShared, NodesShareADatabaseButNotWithASingleOwnerOrADuplicateName) {
-  const std::string url = fresh_database();
+  const std::string url = fresh_database("cairn_shared");
   Node n1(url, "n1");
   n1.start();
   {
@@ -93,7 +81,7 @@ TEST(PgShared, NodesShareADatabaseButNotWithASingleOwnerOrADuplicateName) {
 }
 
 TEST(PgShared, AWatchOnOneNodeStreamsWhatAnotherNodeCommits) {
-  const std::string url = fresh_database();
+  const std::string url = fresh_database("cairn_shared");
   Node n1(url, "n1"), n2(url, "n2");
   n1.start();
   n2.start();
@@ -116,7 +104,7 @@ TEST(PgShared, AWatchOnOneNodeStreamsWhatAnotherNodeCommits) {
 }
 
 TEST(PgShared, ALongPollOnOneNodeTakesWorkCreatedOnAnother) {
-  const std::string url = fresh_database();
+  const std::string url = fresh_database("cairn_shared");
   Node n1(url, "n1"), n2(url, "n2");
   n1.start();
   n2.start();
@@ -154,7 +142,7 @@ TEST(PgShared, ANodeWithASkewedClockCannotStealALiveLease) {
     if (std::filesystem::exists(lib)) faketime = lib.string();
   }
   ASSERT_FALSE(faketime.empty()) << "libfaketime is missing (make deps)";
-  const std::string url = fresh_database();
+  const std::string url = fresh_database("cairn_shared");
   Node n1(url, "n1");
   n1.start();
   const std::string f = make_fact(n1, "skew");
@@ -165,31 +153,12 @@ TEST(PgShared, ANodeWithASkewedClockCannotStealALiveLease) {
   const std::int64_t n1_expires = num(lease, "lease_expires_at");
 
   const std::string dir = cairn::testing::make_temp_dir();
-  int out[2];
-  ASSERT_EQ(::pipe(out), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    const int log = ::open((dir + "/log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(log, 2);
-    const std::string preload = "LD_PRELOAD=" + faketime;
-    char* const env[] = {const_cast<char*>(preload.c_str()), const_cast<char*>("FAKETIME=+3600s"),
-                         nullptr};
-    ::execle(CAIRND_PATH, "cairnd", "--store", url.c_str(), "--node", "ahead", "--data",
-             dir.c_str(), "--listen", "127.0.0.1:0", "--log-level", "info",
-             static_cast<char*>(nullptr), env);
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string line;
-  char ch;
-  while (::read(out[0], &ch, 1) == 1 && ch != '\n') line += ch;
-  ::close(out[0]);
-  const std::string prefix = "cairnd listening on http://127.0.0.1:";
-  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
-  const auto port = static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+  cairn::testing::CairndProcess ahead(CAIRND_PATH, dir + "/data", dir + "/log",
+                                      {"--store", url, "--node", "ahead", "--log-level", "info"},
+                                      {"LD_PRELOAD=" + faketime, "FAKETIME=+3600s"});
+  const std::string started = ahead.start();
+  ASSERT_EQ(started, "") << started;
+  const std::uint16_t port = ahead.port();
 
   // The intent stays a1's: the skewed node neither expires nor hands it out.
   auto steal =
@@ -226,10 +195,7 @@ TEST(PgShared, ANodeWithASkewedClockCannotStealALiveLease) {
   EXPECT_EQ(str(g.json(), "holder"), "a1");
   EXPECT_EQ(num(g.json(), "epoch"), 1);
 
-  ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(ahead.terminate(30'000), "");
   std::filesystem::remove_all(dir);
 }
 
