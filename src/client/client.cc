@@ -153,11 +153,13 @@ Result<Json> Client::send(std::string_view method, std::string_view target, cons
     const bool last = attempt >= options_.retries;
     if (r.ok()) {
       last_http_status_ = r->status;
-      if (!last && (r->status == 429 || r->status == 503)) {
-        // 429 and 503 overloaded/unavailable applied nothing; outcome_unknown
-        // may have: repeat it only under the same key.
+      if (!last && (r->status == 429 || r->status == 503 || r->status == 409)) {
+        // 429, 503 overloaded/unavailable and 409 lost_race (a cluster node
+        // lost to other nodes' commits) applied nothing; outcome_unknown may
+        // have: repeat it only under the same key.
         const Status s = status_from_reply(r->status, r->body);
-        if (s.code() != Code::kOutcomeUnknown || safe) {
+        const bool lost_race = r->status == 409 && s.reason() == "lost_race";
+        if ((r->status != 409 || lost_race) && (s.code() != Code::kOutcomeUnknown || safe)) {
           const int wait = retry_after_ms(*r);
           sleep_ms(std::min(wait >= 0 ? wait : backoff, options_.retry_wait_ms_max));
           backoff *= 2;

@@ -14,7 +14,7 @@
 // Retries. A request is sent again (up to `retries` more times, waiting
 // `retry_backoff_ms_initial` doubling, or the server's Retry-After, each wait
 // at most `retry_wait_ms_max`) when the connection failed or the server
-// answered 429 / 503 — but only when repeating it is safe: a GET, a request
+// answered 429 / 503 / 409 lost_race — but only when repeating it is safe: a GET, a request
 // that never reached the server, or a mutation carrying an Idempotency-Key
 // (the server then answers the retry with the first reply). A timeout is
 // not retried: the caller's time budget is spent. Mutating methods take the

@@ -809,6 +809,27 @@ class TransportTest(unittest.TestCase):
         self.assertEqual(r.returncode, EXIT_UNAVAILABLE)
         self.assertEqual(len(s.requests), 1)
 
+    def test_409_lost_race_is_retried_other_409s_are_not(self):
+        fid = fact_id("obs", 1)
+
+        def handler(req):
+            if req["path"] == "/v1/facts" and req["n"] == 0:
+                return json_reply(409, {"error": {"code": "lost_race", "message": "raced",
+                                                  "details": {"races": 17}}})
+            if req["path"] == "/v1/facts":
+                return json_reply(201, {"id": fid, "seq": 1, "recorded_at": 1, "created": True})
+            return json_reply(409, {"error": {"code": "stale_epoch", "message": "stale",
+                                              "details": {}}})
+        s = self.fake(handler)
+        r = run(["fact", "add", "obs", "1"], url=s.url)
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout.strip(), fid)
+        self.assertEqual(len(s.requests), 2)
+        s.requests.clear()
+        r = run(["intent", "heartbeat", "x" * 32, "--agent", "a", "--epoch", "1"], url=s.url)
+        self.assertEqual(r.returncode, EXIT_CONFLICT, r.stderr)
+        self.assertEqual(len(s.requests), 1)
+
     def test_other_5xx_and_non_json_replies_exit_3(self):
         def handler(req):
             if req["path"] == "/v1/state":
