@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "client/verify.h"
+#include "core/evidence.h"
 #include "model/json_parse.h"
 #include "output.h"
 
@@ -671,7 +672,152 @@ int watch(const Globals& g, const WatchArgs& a) {
   }
 }
 
+namespace {
+
+// The evidence chain recomputed here, on the client, from the links and
+// events the server serves: each link's hash, its link to the one before,
+// its action (the event with its seq), no gap, and no link missing at the
+// end (the log's last seq has a link).
+int verify_evidence(const Globals& g, const VerifyArgs& a) {
+  Session s = open_session(g);
+  if (!s.client) return s.exit_code;
+  constexpr std::size_t kPage = 1'000;  // the server's list_limit_max
+  auto fetch = [&](const std::string& target) {
+    auto r = s.client->get(target);
+    return r;
+  };
+  auto decode_links = [](const Json& page, std::vector<EvidenceLink>& out,
+                         std::optional<EvidenceProblem>& bad) {
+    const Json* links = page.find("links");
+    if (links == nullptr || !links->is_array()) return false;
+    for (const Json& j : links->as_array()) {
+      auto l = evidence_link_from_json(j);
+      if (!l.ok()) {
+        const Json* seq = j.find("seq");
+        bad = EvidenceProblem{
+            seq != nullptr && seq->int_if() ? static_cast<std::uint64_t>(*seq->int_if()) : 0,
+            EvidenceFault::kHashMismatch, "a link that does not decode: " + l.status().message()};
+        return true;
+      }
+      out.push_back(std::move(*l));
+    }
+    return true;
+  };
+  // The chain before `from`: its last link is the anchor.
+  Digest expected_prev = kEvidenceGenesisHash;
+  if (a.from > 1) {
+    auto r = fetch("/v1/evidence?from=" + std::to_string(a.from - 1) + "&limit=1");
+    if (!r.ok()) return report(g, r.status(), s.client->last_http_status());
+    std::vector<EvidenceLink> one;
+    std::optional<EvidenceProblem> bad;
+    decode_links(*r, one, bad);
+    if (!one.empty() && one[0].seq == a.from - 1) expected_prev = one[0].chain_hash;
+  }
+  auto state = fetch("/v1/state");
+  if (!state.ok()) return report(g, state.status(), s.client->last_http_status());
+  const Json* ls = state->find("last_seq");
+  const std::uint64_t log_end =
+      ls != nullptr && ls->int_if() ? static_cast<std::uint64_t>(*ls->int_if()) : 0;
+
+  std::uint64_t next = a.from, checked = 0, last = a.from - 1;
+  std::optional<EvidenceProblem> problem;
+  bool truncated = false;
+  while (next != 0 && !problem) {
+    if (checked >= a.max_links) {
+      truncated = true;
+      break;
+    }
+    auto page =
+        fetch("/v1/evidence?from=" + std::to_string(next) + "&limit=" + std::to_string(kPage));
+    if (!page.ok()) return report(g, page.status(), s.client->last_http_status());
+    std::vector<EvidenceLink> links;
+    std::optional<EvidenceProblem> bad;
+    if (!decode_links(*page, links, bad)) {
+      return report(g, internal_error("the evidence page has no links array"), 200);
+    }
+    std::vector<Json> actions(links.size());
+    if (!links.empty()) {
+      auto evs = fetch("/v1/events?after=" + std::to_string(links.front().seq - 1) +
+                       "&limit=" + std::to_string(links.size()));
+      if (!evs.ok()) return report(g, evs.status(), s.client->last_http_status());
+      const Json* list = evs->find("events");
+      if (list != nullptr && list->is_array()) {
+        for (const Json& e : list->as_array()) {
+          const Json* seq = e.find("seq");
+          if (seq == nullptr || !seq->int_if()) continue;
+          const auto q = static_cast<std::uint64_t>(*seq->int_if());
+          if (q >= links.front().seq && q - links.front().seq < links.size()) {
+            actions[q - links.front().seq] = e;
+          }
+        }
+      }
+    }
+    EvidenceReport r = verify_chain(links, next, actions);
+    if (!links.empty() && links.front().seq == next && links.front().prev_hash != expected_prev &&
+        (r.ok() || r.problem->seq > next)) {
+      r.checked = 0;
+      r.problem =
+          EvidenceProblem{next, EvidenceFault::kBrokenLink,
+                          "prev_hash is not the chain_hash of link " + std::to_string(next - 1)};
+    }
+    checked += r.checked;
+    if (!r.ok()) {
+      problem = r.problem;
+      break;
+    }
+    if (bad) {
+      problem = bad;
+      break;
+    }
+    if (!links.empty()) {
+      expected_prev = links.back().chain_hash;
+      last = links.back().seq;
+    }
+    const Json* n = page->find("next");
+    next = n != nullptr && n->int_if() ? static_cast<std::uint64_t>(*n->int_if()) : 0;
+  }
+  // Links cut off at the end leave a valid but shorter chain: the event log
+  // says how far it must reach.
+  if (!problem && !truncated && last < log_end) {
+    problem = EvidenceProblem{last + 1, EvidenceFault::kGap,
+                              "the chain ends at " + std::to_string(last) +
+                                  " but the event log reaches " + std::to_string(log_end)};
+  }
+  if (g.json) {
+    JsonObject o{{"ok", Json(!problem)},
+                 {"from", Json(a.from)},
+                 {"checked", Json(checked)},
+                 {"last_seq", Json(last)},
+                 {"truncated", Json(truncated)}};
+    if (problem) {
+      o.emplace_back("problem",
+                     Json(JsonObject{{"seq", Json(problem->seq)},
+                                     {"fault", Json(evidence_fault_name(problem->fault))},
+                                     {"message", Json(problem->message)}}));
+    }
+    print_json_line(Json(std::move(o)));
+  } else if (problem) {
+    std::printf("evidence: FIRST BAD SEQ %llu: %s: %s (%llu links checked good from %llu)\n",
+                static_cast<unsigned long long>(problem->seq),
+                std::string(evidence_fault_name(problem->fault)).c_str(), problem->message.c_str(),
+                static_cast<unsigned long long>(checked), static_cast<unsigned long long>(a.from));
+  } else {
+    std::printf("evidence: %llu links from %llu to %llu recomputed: ok%s\n",
+                static_cast<unsigned long long>(checked), static_cast<unsigned long long>(a.from),
+                static_cast<unsigned long long>(last),
+                truncated ? " (stopped at --max-links)" : "");
+  }
+  return problem ? kExitVerify : kExitOk;
+}
+
+}  // namespace
+
 int verify(const Globals& g, const VerifyArgs& a) {
+  if (a.evidence) {
+    if (!a.id.empty()) return usage_error("verify --evidence takes no fact id");
+    return verify_evidence(g, a);
+  }
+  if (a.id.empty()) return usage_error("verify needs a fact id (or --evidence)");
   Session s = open_session(g);
   if (!s.client) return s.exit_code;
   client::VerifyLimits limits;

@@ -145,6 +145,10 @@ struct VerifyArgs {
   std::string id;
   std::size_t max_depth = 1'000;
   std::size_t max_facts = 10'000;
+  // --evidence: recompute the evidence chain from `from` instead.
+  bool evidence = false;
+  std::uint64_t from = 1;
+  std::size_t max_links = 100'000'000;
 };
 
 int fact_add(const Globals& g, const FactAddArgs& a);

@@ -249,8 +249,18 @@ int main(int argc, char** argv) {
   cairn::cli::VerifyArgs va;
   {
     CLI::App* c = app.add_subcommand(
-        "verify", "re-hash a fact and every ancestor in its derived_from; exit 4 on a mismatch");
-    c->add_option("id", va.id, "fact id")->required();
+        "verify",
+        "re-hash a fact and every ancestor in its derived_from (or, with --evidence, recompute "
+        "the evidence chain); exit 4 on a mismatch");
+    c->add_option("id", va.id, "fact id (not with --evidence)");
+    c->add_flag("--evidence", va.evidence,
+                "recompute the evidence chain of every accepted mutation instead");
+    c->add_option("--from", va.from, "with --evidence: the first link's seq")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 53))
+        ->capture_default_str();
+    c->add_option("--max-links", va.max_links, "with --evidence: links to check at most")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000'000}))
+        ->capture_default_str();
     c->add_option("--max-depth", va.max_depth, "derived_from hops to follow")
         ->check(CLI::Range(0, 1'000'000))
         ->capture_default_str();

@@ -722,7 +722,16 @@ store::Batch Blackboard::write_delta() {
   for (std::string_view id : hint_ids) {
     put(keys::hint(id), encode_hint_record(hints_.find(id)->second));
   }
-  for (const Event& e : outbox_) put(keys::event(e.seq), encode_event(e));
+  EvidenceHead head = evidence_head_;
+  for (const Event& e : outbox_) {
+    put(keys::event(e.seq), encode_event(e));
+    // The event is the action: its link hashes the event's API form.
+    Result<EvidenceLink> link = next_evidence_link(head, e.type, event_to_json(e), e.at);
+    CAIRN_ASSERT_MSG(link.ok() && link->seq == e.seq, "evidence link out of step with events");
+    put(keys::evidence(e.seq), to_json(evidence_link_to_json(*link)));
+    head = EvidenceHead::after(*link);
+  }
+  pending_evidence_head_ = head;
   if (!outbox_.empty()) put(std::string(keys::kEventSeq), std::to_string(last_seq_));
   new_facts_.clear();
   new_links_.clear();
@@ -748,6 +757,7 @@ void Blackboard::accept() {
   drained_ = false;
   undo_.clear();
   durable_seq_ = last_seq_;
+  evidence_head_ = pending_evidence_head_;
 }
 
 void Blackboard::rollback() {
@@ -820,6 +830,8 @@ void Blackboard::clear_state() {
   by_lane_.clear();
   last_seq_ = 0;
   durable_seq_ = 0;
+  evidence_head_ = EvidenceHead{};
+  pending_evidence_head_ = EvidenceHead{};
   undo_.clear();
   outbox_.clear();
   new_facts_.clear();
@@ -915,6 +927,24 @@ Status Blackboard::load(store::Store& store) {
     return Status();
   }));
   durable_seq_ = last_seq_;
+  std::optional<store::Entry> link;
+  if (last_seq_ > 0) {
+    CAIRN_ASSIGN_OR_RETURN(link, store.get(keys::evidence(last_seq_)));
+  }
+  return set_evidence_head(last_seq_, link);
+}
+
+Status Blackboard::set_evidence_head(std::uint64_t seq, const std::optional<store::Entry>& link) {
+  if (!link) {
+    evidence_head_ = EvidenceHead{seq, kEvidenceGenesisHash};
+    return Status();
+  }
+  auto j = parse_json(link->value);
+  if (!j.ok()) return internal_error("corrupt evidence link " + link->key);
+  CAIRN_ASSIGN_OR_RETURN(EvidenceLink l, evidence_link_from_json(*j));
+  if (l.seq != seq)
+    return internal_error("evidence link " + link->key + " names seq " + std::to_string(l.seq));
+  evidence_head_ = EvidenceHead::after(l);
   return Status();
 }
 
@@ -992,6 +1022,7 @@ Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {
     keys.push_back(keys::intent_status(id));
   }
   for (std::string_view id : hint_ids) keys.push_back(keys::hint(id));
+  keys.push_back(keys::evidence(to));  // the chain's new head
   std::vector<std::optional<store::Entry>> entries;
   entries.reserve(keys.size());
   for (std::size_t at = 0; at < keys.size(); at += config_.load_page_size) {
@@ -1045,6 +1076,7 @@ Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {
     CAIRN_ASSIGN_OR_RETURN(Hint h, decode_hint_record(entries[i]->value));
     put_loaded_hint(std::move(h));
   }
+  CAIRN_RETURN_IF_ERROR(set_evidence_head(to, entries[i]));
   last_seq_ = to;
   durable_seq_ = to;
   return out;

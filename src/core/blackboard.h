@@ -41,6 +41,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/evidence.h"
 #include "core/lifecycle.h"
 #include "model/clock.h"
 #include "model/event.h"
@@ -189,6 +190,10 @@ class Blackboard {
   std::optional<std::uint64_t> fact_seq(std::string_view id) const;
   bool any_fact_of_kind(std::string_view kind) const;
   std::uint64_t last_seq() const { return last_seq_; }
+  // Where the evidence chain ends (durable): one link per event, written
+  // as v/<seq> in the event's batch (core/evidence.h). A store written before
+  // the chain existed starts it after its last event, anchored on genesis.
+  const EvidenceHead& evidence_head() const { return evidence_head_; }
   std::size_t count(IntentState s) const { return by_state_[static_cast<int>(s)]; }
   // Intents per state, per lane (only lanes that have intents).
   using LaneCounts = std::array<std::size_t, kIntentStateCount>;
@@ -310,6 +315,9 @@ class Blackboard {
   void expire_if_ended(Intent& in, std::int64_t now_ms);
   std::int64_t effective_priority(const Intent& in, std::int64_t now_ms) const;
   void clear_state();
+  // The chain's head at event `seq` from the store's v/<seq> (genesis-anchored
+  // at `seq` when absent: a store older than the chain).
+  Status set_evidence_head(std::uint64_t seq, const std::optional<store::Entry>& link);
 
   const Clock& clock_;
   Rng& rng_;
@@ -334,6 +342,8 @@ class Blackboard {
   std::vector<NewFact> new_facts_;
   std::vector<std::pair<std::string, std::string>> new_links_;  // result fact → intent
   std::uint64_t durable_seq_ = 0;
+  EvidenceHead evidence_head_;          // durable
+  EvidenceHead pending_evidence_head_;  // after the drained batch, until accept()
   bool drained_ = false;
   bool canary_skip_fencing_ = false;
 };

@@ -43,6 +43,12 @@ std::string event(std::uint64_t seq) {
   return k;
 }
 
+std::string evidence(std::uint64_t seq) {
+  std::string k(kEvidence);
+  append_u64(k, seq);
+  return k;
+}
+
 std::string idempotency_prefix(std::string_view node) {
   if (node.empty()) return std::string(kIdempotency);
   std::string k(kNodeIdempotency);

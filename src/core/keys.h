@@ -7,6 +7,7 @@
 //   h/<hint id>                         hint record
 //   e/<seq:20>                          event
 //   m/event_seq                         last assigned event sequence number
+//   v/<seq:20>                          evidence link of event <seq> (core/evidence.h)
 //   m/commit/<node>                     shared mode: names the node's last batch
 //                                       (engine; resync after outcome_unknown)
 //   k/<n:20>                            an idempotency record (engine): the
@@ -43,6 +44,7 @@ inline constexpr std::string_view kIntentStatus = "s/";
 inline constexpr std::string_view kHint = "h/";
 inline constexpr std::string_view kEvent = "e/";
 inline constexpr std::string_view kEventSeq = "m/event_seq";
+inline constexpr std::string_view kEvidence = "v/";
 inline constexpr std::string_view kCommitMarker = "m/commit/";
 inline constexpr std::string_view kIdempotency = "k/";
 inline constexpr std::string_view kNodeIdempotency = "k:";
@@ -61,6 +63,7 @@ std::string intent_def(std::string_view id);
 std::string intent_status(std::string_view id);
 std::string hint(std::string_view id);
 std::string event(std::uint64_t seq);
+std::string evidence(std::uint64_t seq);
 // "k/" for a single-writer engine (node empty), "k:<node>/" in shared mode.
 std::string idempotency_prefix(std::string_view node);
 std::string idempotency_record(std::uint64_t n, std::string_view node = {});

@@ -209,6 +209,7 @@ std::vector<std::string> Api::routes() {
           "DELETE /v1/hints/{id}",
           "GET /v1/state",
           "GET /v1/events",
+          "GET /v1/evidence",
           "GET /v1/watch"};
 }
 
@@ -614,6 +615,13 @@ Planned Api::plan(const HttpRequest& req) {
     out.action = list_events(query);
     return out;
   }
+  if (res == "evidence" && n == 2) {
+    out.route = "GET /v1/evidence";
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({"from", "limit"}); !s.ok()) return fail(std::move(s));
+    out.action = list_evidence(query);
+    return out;
+  }
   if (res == "watch" && n == 2) {
     out.route = "GET /v1/watch";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
@@ -826,6 +834,71 @@ HttpResponse Api::list_events(const std::string& query) {
   const bool full = arr.size() == *limit;
   JsonObject o{{"events", Json(std::move(arr))}};
   o.emplace_back("next", full ? Json(last) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+// The evidence chain from `from` (default 1), one page: the links as stored,
+// and the chain recomputed over them — each link's hash, its link to the one
+// before (for the first, the stored link at from-1), and its action hash
+// against the event with its seq (so an edited event is caught too).
+HttpResponse Api::list_evidence(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto from_q = query_uint(*q, "from", 1);
+  if (!from_q.ok()) return error_response(from_q.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  const std::uint64_t from = std::max<std::uint64_t>(*from_q, 1);
+  auto page = reader_.range(keys::kEvidence, from > 1 ? keys::evidence(from - 1) : "", *limit);
+  if (!page.ok()) return error_response(page.status());
+  std::vector<EvidenceLink> links;
+  std::optional<EvidenceProblem> undecodable;
+  JsonArray out;
+  for (const store::Entry& e : page->entries) {
+    auto j = parse_json(e.value);
+    auto l = j.ok() ? evidence_link_from_json(*j) : Result<EvidenceLink>(j.status());
+    std::uint64_t seq = 0;
+    const std::string_view digits = std::string_view(e.key).substr(keys::kEvidence.size());
+    std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+    if (!l.ok()) {
+      // A record that does not even decode: the chain breaks here.
+      undecodable = EvidenceProblem{seq, EvidenceFault::kHashMismatch,
+                                    "the stored link does not decode: " + l.status().message()};
+      break;
+    }
+    out.push_back(j.ok() ? std::move(*j) : Json());
+    links.push_back(std::move(*l));
+  }
+  // The events the links stand for, aligned by seq (a missing one: null).
+  std::vector<Json> actions(links.size());
+  if (!links.empty()) {
+    auto evs = events_after(links.front().seq - 1, links.size());
+    if (!evs.ok()) return error_response(evs.status());
+    for (const Event& e : *evs) {
+      if (e.seq >= links.front().seq && e.seq - links.front().seq < links.size()) {
+        actions[e.seq - links.front().seq] = event_to_json(e);
+      }
+    }
+  }
+  EvidenceReport r = verify_chain(links, from, actions);
+  if (from > 1 && !links.empty() && (r.ok() || r.problem->seq > from)) {
+    auto prev = reader_.get(keys::evidence(from - 1));
+    if (!prev.ok()) return error_response(prev.status());
+    if (*prev) {
+      auto pj = parse_json((*prev)->value);
+      auto pl = pj.ok() ? evidence_link_from_json(*pj) : Result<EvidenceLink>(pj.status());
+      if (!pl.ok() || pl->chain_hash != links.front().prev_hash) {
+        r.checked = 0;
+        r.problem =
+            EvidenceProblem{from, EvidenceFault::kBrokenLink,
+                            "prev_hash is not the chain_hash of link " + std::to_string(from - 1)};
+      }
+    }
+  }
+  if (undecodable && r.ok()) r.problem = std::move(undecodable);
+  const bool full = page->more && !undecodable;
+  JsonObject o{{"links", Json(std::move(out))}, {"report", evidence_report_to_json(r)}};
+  o.emplace_back("next", full && !links.empty() ? Json(links.back().seq + 1) : Json());
   return json_response(200, Json(std::move(o)));
 }
 

@@ -71,6 +71,7 @@ class Api {
   HttpResponse list_intents(const std::string& query);
   HttpResponse list_hints(const std::string& query);
   HttpResponse list_events(const std::string& query);
+  HttpResponse list_evidence(const std::string& query);
 
   const ServerConfig& config_;
   Metrics& metrics_;

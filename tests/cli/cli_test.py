@@ -765,6 +765,85 @@ class VerifyTamperTest(unittest.TestCase):
         self.assertEqual(r.returncode, EXIT_NOT_FOUND)
 
 
+class EvidenceTest(unittest.TestCase):
+    """cairn verify --evidence against a real cairnd whose SQLite file is edited behind its back."""
+
+    def setUp(self):
+        self.server = Cairnd()
+        self.addCleanup(self.server.stop)
+        self.db = os.path.join(self.server.dir, "data", "cairn.db")
+
+    def cairn(self, *args, expect=EXIT_OK):
+        r = run(list(args), url=self.server.url)
+        self.assertEqual(r.returncode, expect,
+                         "cairn %s\nstdout: %s\nstderr: %s" % (" ".join(args), r.stdout, r.stderr))
+        return r
+
+    def edit(self, key, change):
+        """Rewrites the kv row `key` with change(value) (None deletes it)."""
+        import sqlite3
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            row = con.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            self.assertIsNotNone(row, key)
+            new = change(bytes(row[0]))
+            if new is None:
+                con.execute("DELETE FROM kv WHERE key = ?", (key,))
+            else:
+                con.execute("UPDATE kv SET value = ? WHERE key = ?", (new, key))
+            con.commit()
+        finally:
+            con.close()
+        return bytes(row[0])
+
+    def test_a_tampered_link_event_or_tail_is_reported_with_the_first_bad_seq(self):
+        fid = self.cairn("fact", "add", "obs", "1").stdout.strip()
+        iid = self.cairn("intent", "add", "job", "--from-fact", fid).stdout.strip()
+        self.cairn("intent", "claim", iid, "--agent", "a1")
+        self.cairn("intent", "conclude", iid, "--agent", "a1", "--epoch", "1", "--kind", "r",
+                   "1")
+        last = json.loads(self.cairn("--json", "state").stdout)["last_seq"]
+        self.assertGreaterEqual(last, 5)
+        ok = json.loads(self.cairn("--json", "verify", "--evidence").stdout)
+        self.assertEqual((ok["ok"], ok["checked"], ok["last_seq"]), (True, last, last))
+        self.assertIn("ok", self.cairn("verify", "--evidence", "--from", "3").stdout)
+
+        def link(seq):
+            return b"v/" + b"%020d" % seq
+
+        def event(seq):
+            return b"e/" + b"%020d" % seq
+
+        # A link's field edited: its own hash no longer matches.
+        def later(v):
+            j = json.loads(v)
+            j["at"] += 1
+            return json.dumps(j).encode()
+        original = self.edit(link(3), later)
+        r = self.cairn("verify", "--evidence", expect=EXIT_VERIFY)
+        self.assertIn("FIRST BAD SEQ 3: hash_mismatch", r.stdout)
+        bad = json.loads(self.cairn("--json", "verify", "--evidence", expect=EXIT_VERIFY).stdout)
+        self.assertEqual((bad["ok"], bad["checked"], bad["problem"]["seq"]), (False, 2, 3))
+        self.edit(link(3), lambda v: original)
+        self.cairn("verify", "--evidence")
+        # An event edited: the link's action hash no longer matches it.
+        original = self.edit(event(2), lambda v: v.replace(b'"job"', b'"bob"'))
+        self.assertNotEqual(original, original.replace(b'"job"', b'"bob"'))
+        r = self.cairn("verify", "--evidence", expect=EXIT_VERIFY)
+        self.assertIn("FIRST BAD SEQ 2: action_mismatch", r.stdout)
+        self.edit(event(2), lambda v: original)
+        # The newest link deleted: the chain is shorter than the event log.
+        self.edit(link(last), lambda v: None)
+        r = self.cairn("verify", "--evidence", expect=EXIT_VERIFY)
+        self.assertIn("FIRST BAD SEQ %d: gap" % last, r.stdout)
+        # A link in the middle deleted.
+        self.edit(link(2), lambda v: None)
+        r = self.cairn("verify", "--evidence", expect=EXIT_VERIFY)
+        self.assertIn("FIRST BAD SEQ 2: gap", r.stdout)
+        self.cairn("verify", expect=EXIT_USAGE)                      # neither an id nor --evidence
+        self.cairn("verify", fid, "--evidence", expect=EXIT_USAGE)   # both
+
+
 class TransportTest(unittest.TestCase):
     """The HTTP client's handling of what a healthy cairnd rarely does."""
 

@@ -71,6 +71,60 @@ TEST_F(ApiTest, FactPostIsIdempotentAndVerifiable) {
   EXPECT_EQ(str(srv.get("/v1/facts/" + str(anon.json(), "id")).json(), "creator"), "anonymous");
 }
 
+// One evidence link per event, chained, served in pages that verify on
+// their own and against the link before them; each link's action is its event.
+TEST_F(ApiTest, EvidenceChainHasOneLinkPerEventAndVerifies) {
+  const std::string f = post_fact();
+  const std::string x = create_intent(f);
+  ASSERT_EQ(srv.post("/v1/intents/" + x + "/claim", R"({"agent":"a1"})").status, 200);
+  ASSERT_EQ(srv.post("/v1/intents/" + x + "/conclude",
+                     R"({"agent":"a1","epoch":1,"result":{"kind":"r","content":1}})")
+                .status,
+            200);
+  const std::int64_t n = last_seq();
+  ASSERT_GE(n, 5);
+  auto all = srv.get("/v1/evidence?limit=1000");
+  ASSERT_EQ(all.status, 200) << all.body;
+  const Json a = all.json();
+  const JsonArray& links = a.find("links")->as_array();
+  ASSERT_EQ(static_cast<std::int64_t>(links.size()), n);
+  const JsonArray events = srv.get("/v1/events?limit=1000").json().find("events")->as_array();
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    EXPECT_EQ(num(links[i], "seq"), static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(str(links[i], "action_type"), str(events[i], "type"));
+    EXPECT_EQ(str(links[i], "action_hash"), to_hex(sha256(to_jcs(events[i]))));
+    if (i > 0) {
+      EXPECT_EQ(str(links[i], "prev_hash"), str(links[i - 1], "chain_hash"));
+    }
+  }
+  EXPECT_EQ(str(links[0], "prev_hash"), std::string(64, '0'));
+  const Json& report = *a.find("report");
+  EXPECT_TRUE(report.find("ok")->as_bool()) << all.body;
+  EXPECT_EQ(num(report, "last_seq"), n);
+  EXPECT_EQ(str(report, "head"), str(links.back(), "chain_hash"));
+  EXPECT_TRUE(a.find("next")->is_null());
+
+  // Pages: from=2, two links; `next` continues; the page is checked against link 1.
+  auto p = srv.get("/v1/evidence?from=2&limit=2");
+  ASSERT_EQ(p.status, 200) << p.body;
+  const Json pj = p.json();
+  EXPECT_EQ(pj.find("links")->size(), 2u);
+  EXPECT_EQ(num(pj.find("links")->as_array()[0], "seq"), 2);
+  EXPECT_EQ(num(pj, "next"), 4);
+  EXPECT_TRUE(pj.find("report")->find("ok")->as_bool()) << p.body;
+  EXPECT_EQ(srv.get("/v1/evidence?from=x").status, 400);
+  EXPECT_EQ(srv.get("/v1/evidence?nope=1").status, 400);
+
+  // A restart continues the chain from its stored head.
+  srv.stop();
+  srv.start();
+  post_fact(R"({"after":"restart"})");
+  auto again = srv.get("/v1/evidence?limit=1000");
+  const Json aj = again.json();
+  EXPECT_EQ(static_cast<std::int64_t>(aj.find("links")->size()), last_seq());
+  EXPECT_TRUE(aj.find("report")->find("ok")->as_bool()) << again.body;
+}
+
 TEST_F(ApiTest, FactListPagesWithCursor) {
   for (int i = 0; i < 5; ++i) post_fact(std::to_string(i));
   srv.post("/v1/facts", R"({"kind":"other","content":1})");

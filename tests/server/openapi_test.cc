@@ -699,6 +699,9 @@ TEST_F(OpenApiConformance, EveryRouteAnswersAsTheSpecSays) {
   c.call(srv, "GET /v1/events", "/v1/events", 200);
   c.call(srv, "GET /v1/events", "/v1/events?after=2&limit=3", 200);
   c.call(srv, "GET /v1/events", "/v1/events?after=x", 400);
+  c.call(srv, "GET /v1/evidence", "/v1/evidence", 200);
+  c.call(srv, "GET /v1/evidence", "/v1/evidence?from=3&limit=2", 200);
+  c.call(srv, "GET /v1/evidence", "/v1/evidence?from=x", 400);
   c.call(srv, "GET /v1/watch", "/v1/watch", 400, "", {{"Last-Event-ID", "x"}});
   c.call(srv, "GET /v1/watch", "/v1/watch?after=y", 400);
   {
