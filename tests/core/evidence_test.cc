@@ -14,15 +14,12 @@
 #include "model/json.h"
 #include "model/json_parse.h"
 #include "model/sha256.h"
+#include "support/test_data.h"
 
 namespace cairn {
 namespace {
 
-Json J(std::string_view text) {
-  Result<Json> r = parse_json(text);
-  EXPECT_TRUE(r.ok()) << text << ": " << r.status().to_string();
-  return r.ok() ? r.value() : Json();
-}
+using cairn::testing::J;
 
 // Three actions, written with their members out of order; `canonical` is their
 // RFC 8785 form written by hand. The expected hashes were computed with

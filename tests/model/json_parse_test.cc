@@ -18,6 +18,7 @@
 
 #include "model/json.h"
 #include "model/json_parse.h"
+#include "support/test_data.h"
 
 namespace cairn {
 namespace {
@@ -514,16 +515,7 @@ std::vector<std::string> suite_files() {
   return names;
 }
 
-bool read_file(const std::string& path, std::string* out) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char buf[8192];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
-  const bool ok = std::ferror(f) == 0;
-  std::fclose(f);
-  return ok;
-}
+using cairn::testing::read_file;
 
 // What parse_json (default limits) does with each file: "ok" or the reason.
 // Every i_ file is listed; y_ and n_ files are listed only where they differ

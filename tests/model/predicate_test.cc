@@ -9,15 +9,12 @@
 #include "model/json.h"
 #include "model/json_parse.h"
 #include "model/predicate.h"
+#include "support/test_data.h"
 
 namespace cairn {
 namespace {
 
-Json J(std::string_view text) {
-  Result<Json> r = parse_json(text);
-  EXPECT_TRUE(r.ok()) << text << ": " << r.status().to_string();
-  return r.ok() ? r.value() : Json();
-}
+using cairn::testing::J;
 
 const PredicateLimits kLimits;
 

@@ -21,6 +21,7 @@
 
 #include "model/json_parse.h"
 #include "plan/plan.h"
+#include "support/test_data.h"
 
 namespace cairn {
 namespace {
@@ -28,16 +29,7 @@ namespace {
 const std::string kDir = std::string(CAIRN_TEST_DATA_DIR) + "/plan";
 constexpr std::string_view kInputSuffix = ".input.json";
 
-bool read_file(const std::string& path, std::string* out) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char buf[8192];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out->append(buf, n);
-  const bool ok = std::ferror(f) == 0;
-  std::fclose(f);
-  return ok;
-}
+using cairn::testing::read_file;
 
 std::vector<std::string> case_names() {
   std::vector<std::string> names;

@@ -12,17 +12,14 @@
 #include "model/json_parse.h"
 #include "model/predicate.h"
 #include "server/contract.h"
+#include "support/test_data.h"
 
 namespace cairn::server {
 namespace {
 
 const std::string kDir = std::string(CAIRN_TEST_DATA_DIR) + "/contract/";
 
-Json J(std::string_view text) {
-  Result<Json> r = parse_json(text);
-  EXPECT_TRUE(r.ok()) << text;
-  return r.ok() ? r.value() : Json();
-}
+using cairn::testing::J;
 
 TEST(Contract, ValidFileReadsEverySection) {
   Result<Contract> r = load_contract_file(kDir + "valid.yaml");
