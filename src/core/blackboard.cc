@@ -726,9 +726,9 @@ store::Batch Blackboard::write_delta() {
   for (const Event& e : outbox_) {
     put(keys::event(e.seq), encode_event(e));
     // The event is the action: its link hashes the event's API form.
-    Result<EvidenceLink> link = next_evidence_link(head, e.type, event_to_json(e), e.at);
+    Result<EvidenceLink> link = next_evidence_link_jcs(head, e.type, event_jcs(e), e.at);
     CAIRN_ASSERT_MSG(link.ok() && link->seq == e.seq, "evidence link out of step with events");
-    put(keys::evidence(e.seq), to_json(evidence_link_to_json(*link)));
+    put(keys::evidence(e.seq), encode_evidence_link(*link));
     head = EvidenceHead::after(*link);
   }
   pending_evidence_head_ = head;

@@ -63,6 +63,11 @@ Digest evidence_chain_hash(std::uint64_t seq, const Digest& prev_hash, const Dig
 
 Result<EvidenceLink> next_evidence_link(const EvidenceHead& head, std::string_view action_type,
                                         const Json& action, std::int64_t at) {
+  return next_evidence_link_jcs(head, action_type, to_jcs(action), at);
+}
+
+Result<EvidenceLink> next_evidence_link_jcs(const EvidenceHead& head, std::string_view action_type,
+                                            std::string_view action_jcs, std::int64_t at) {
   CAIRN_RETURN_IF_ERROR(check_kind("action_type", action_type, ModelLimits{}));
   if (at < 0 || static_cast<std::uint64_t>(at) > kMaxSafe) {
     return field_error("at", "must be within 0..2^53-1");
@@ -71,11 +76,31 @@ Result<EvidenceLink> next_evidence_link(const EvidenceHead& head, std::string_vi
   EvidenceLink l;
   l.seq = head.seq + 1;
   l.prev_hash = head.chain_hash;
-  l.action_hash = evidence_action_hash(action);
+  l.action_hash = sha256(action_jcs);
   l.action_type = std::string(action_type);
   l.at = at;
   l.chain_hash = evidence_chain_hash(l.seq, l.prev_hash, l.action_hash, l.action_type, l.at);
   return l;
+}
+
+std::string encode_evidence_link(const EvidenceLink& l) {
+  CAIRN_ASSERT(l.seq >= 1 && l.seq <= kMaxSafe);
+  std::string out;
+  out.reserve(280 + l.action_type.size());
+  out += "{\"seq\":";
+  out += std::to_string(l.seq);
+  out += ",\"prev_hash\":\"";
+  append_hex(out, l.prev_hash);
+  out += "\",\"action_hash\":\"";
+  append_hex(out, l.action_hash);
+  out += "\",\"action_type\":";
+  append_json_string(out, l.action_type);
+  out += ",\"at\":";
+  out += std::to_string(l.at);
+  out += ",\"chain_hash\":\"";
+  append_hex(out, l.chain_hash);
+  out += "\"}";
+  return out;
 }
 
 Json evidence_link_to_json(const EvidenceLink& l) {

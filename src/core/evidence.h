@@ -79,12 +79,18 @@ Digest evidence_chain_hash(std::uint64_t seq, const Digest& prev_hash, const Dig
 // 0..2^53-1, or the chain at 2^53-1 links.
 Result<EvidenceLink> next_evidence_link(const EvidenceHead& head, std::string_view action_type,
                                         const Json& action, std::int64_t at);
+// The same for an action given as its canonical JSON (to_jcs(action)), for
+// callers that can write it without building a Json (the blackboard: event_jcs).
+Result<EvidenceLink> next_evidence_link_jcs(const EvidenceHead& head, std::string_view action_type,
+                                            std::string_view action_jcs, std::int64_t at);
 
 // {"seq","prev_hash","action_hash","action_type","at","chain_hash"} — the
 // storage record and the API form. Decoding checks shapes only (types, hex,
 // seq ≥ 1, kind charset), not the hashes: that is verify_chain's job, so a
 // tampered but well-formed link decodes and is then reported by seq.
 Json evidence_link_to_json(const EvidenceLink& l);
+// to_json(evidence_link_to_json(l)), written directly: the storage record.
+std::string encode_evidence_link(const EvidenceLink& l);
 Result<EvidenceLink> evidence_link_from_json(const Json& v);
 
 enum class EvidenceFault : std::uint8_t {

@@ -14,6 +14,23 @@ Json event_to_json(const Event& e) {
                          {"at", Json(e.at)}});
 }
 
+std::string event_jcs(const Event& e) {
+  std::string out;
+  out.reserve(128);
+  out += "{\"at\":";
+  out += std::to_string(e.at);
+  out += ",\"data\":";
+  append_jcs(out, e.data);
+  out += ",\"seq\":";
+  out += std::to_string(e.seq);
+  out += ",\"subject\":";
+  append_json_string(out, e.subject);
+  out += ",\"type\":";
+  append_json_string(out, e.type);
+  out += '}';
+  return out;
+}
+
 std::string encode_event(const Event& e) {
   std::string out;
   out.reserve(128);

@@ -46,6 +46,9 @@ struct Event {
 // {"seq","type","subject","data","at"} — also the storage record.
 Json event_to_json(const Event& e);
 std::string encode_event(const Event& e);
+// The RFC 8785 canonical JSON of event_to_json(e), written directly (members
+// in key order: at, data, seq, subject, type) — what the evidence chain hashes.
+std::string event_jcs(const Event& e);
 Result<Event> decode_event(std::string_view bytes);
 
 }  // namespace cairn

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "core/evidence.h"
+#include "model/event.h"
 #include "model/json.h"
 #include "model/json_parse.h"
+#include "model/rng.h"
 #include "model/sha256.h"
 #include "support/test_data.h"
 
@@ -382,6 +384,40 @@ TEST(Evidence, ReportJson) {
                 to_hex(chain[1].chain_hash) +
                 "\",\"problem\":{\"seq\":3,\"fault\":\"hash_mismatch\",\"message\":\"chain_hash "
                 "of seq 3 does not match its fields\"}}");
+}
+
+}  // namespace
+}  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// The blackboard's direct writers (event_jcs, next_evidence_link_jcs,
+// encode_evidence_link) give exactly what the Json-building forms give, so
+// what the chain stores verifies with the general code and the API form.
+TEST(Evidence, DirectWritersMatchTheJsonForms) {
+  SeededRng rng(7);
+  EvidenceHead head;
+  const std::vector<Json> datas = {
+      Json::object(),
+      J(R"({"zeta":1,"alpha":[1,2.5,-3e-7],"Éclair":"ü\u0001\"","b":{"y":null,"x":true}})"),
+      J(R"({"agent":"a-1","epoch":3,"lease_expires_at":1700000000123})"),
+  };
+  for (int i = 0; i < 200; ++i) {
+    Event e;
+    e.seq = head.seq + 1;
+    e.type = i % 2 == 0 ? "intent.claimed" : "fact.recorded";
+    e.subject = rng.hex(8) + (i % 3 == 0 ? "/ü" : "");
+    e.data = datas[rng.uniform(datas.size())];
+    e.at = 1'700'000'000'000 + static_cast<std::int64_t>(rng.uniform(1'000'000));
+    ASSERT_EQ(event_jcs(e), to_jcs(event_to_json(e)));
+    auto slow = next_evidence_link(head, e.type, event_to_json(e), e.at);
+    auto fast = next_evidence_link_jcs(head, e.type, event_jcs(e), e.at);
+    ASSERT_TRUE(slow.ok() && fast.ok());
+    ASSERT_EQ(*slow, *fast);
+    ASSERT_EQ(encode_evidence_link(*fast), to_json(evidence_link_to_json(*fast)));
+    head = EvidenceHead::after(*fast);
+  }
 }
 
 }  // namespace
