@@ -752,14 +752,7 @@ int verify_evidence(const Globals& g, const VerifyArgs& a) {
         }
       }
     }
-    EvidenceReport r = verify_chain(links, next, actions);
-    if (!links.empty() && links.front().seq == next && links.front().prev_hash != expected_prev &&
-        (r.ok() || r.problem->seq > next)) {
-      r.checked = 0;
-      r.problem =
-          EvidenceProblem{next, EvidenceFault::kBrokenLink,
-                          "prev_hash is not the chain_hash of link " + std::to_string(next - 1)};
-    }
+    EvidenceReport r = verify_chain(links, next, actions, expected_prev);
     checked += r.checked;
     if (!r.ok()) {
       problem = r.problem;

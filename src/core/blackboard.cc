@@ -939,12 +939,12 @@ Status Blackboard::set_evidence_head(std::uint64_t seq, const std::optional<stor
     evidence_head_ = EvidenceHead{seq, kEvidenceGenesisHash};
     return Status();
   }
-  auto j = parse_json(link->value);
-  if (!j.ok()) return internal_error("corrupt evidence link " + link->key);
-  CAIRN_ASSIGN_OR_RETURN(EvidenceLink l, evidence_link_from_json(*j));
-  if (l.seq != seq)
-    return internal_error("evidence link " + link->key + " names seq " + std::to_string(l.seq));
-  evidence_head_ = EvidenceHead::after(l);
+  auto l = decode_evidence_link(link->value);
+  if (!l.ok())
+    return internal_error("corrupt evidence link " + link->key + ": " + l.status().message());
+  if (l->seq != seq)
+    return internal_error("evidence link " + link->key + " names seq " + std::to_string(l->seq));
+  evidence_head_ = EvidenceHead::after(*l);
   return Status();
 }
 

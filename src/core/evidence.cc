@@ -6,6 +6,7 @@
 
 #include "model/assert.h"
 #include "model/json_fields.h"
+#include "model/json_parse.h"
 #include "model/limits.h"
 #include "model/names.h"
 
@@ -148,8 +149,13 @@ std::string_view evidence_fault_name(EvidenceFault f) {
   return {};
 }
 
+Result<EvidenceLink> decode_evidence_link(std::string_view record) {
+  CAIRN_ASSIGN_OR_RETURN(Json j, parse_json(record));
+  return evidence_link_from_json(j);
+}
+
 EvidenceReport verify_chain(std::span<const EvidenceLink> links, std::uint64_t from,
-                            std::span<const Json> actions) {
+                            std::span<const Json> actions, std::optional<Digest> anchor) {
   CAIRN_ASSERT_MSG(actions.empty() || actions.size() == links.size(),
                    "verify_chain: one action per link");
   if (from == 0) from = 1;
@@ -157,7 +163,7 @@ EvidenceReport verify_chain(std::span<const EvidenceLink> links, std::uint64_t f
   r.from = from;
   r.head.seq = from - 1;
   r.head.chain_hash = kEvidenceGenesisHash;
-  if (from > 1 && !links.empty()) r.head.chain_hash = links[0].prev_hash;  // the anchor
+  if (from > 1 && !links.empty()) r.head.chain_hash = anchor ? *anchor : links[0].prev_hash;
   auto fail = [&](std::uint64_t seq, EvidenceFault f, std::string message) {
     r.problem = EvidenceProblem{seq, f, std::move(message)};
     return r;

@@ -92,6 +92,9 @@ Json evidence_link_to_json(const EvidenceLink& l);
 // to_json(evidence_link_to_json(l)), written directly: the storage record.
 std::string encode_evidence_link(const EvidenceLink& l);
 Result<EvidenceLink> evidence_link_from_json(const Json& v);
+// A stored record (encode_evidence_link's bytes) back into a link: JSON
+// parsing, then evidence_link_from_json.
+Result<EvidenceLink> decode_evidence_link(std::string_view record);
 
 enum class EvidenceFault : std::uint8_t {
   kGap,             // a link is missing, repeated or out of order at this seq
@@ -120,12 +123,14 @@ struct EvidenceReport {
 // Recomputes the chain over `links`, which must be the stored links with
 // seq ≥ from in seq order (from 0 is taken as 1). Checks, link by link and in
 // this order: seq = previous seq + 1 (the first must be `from`), chain_hash,
-// prev_hash (genesis when seq is 1; from a later start the first link's
-// prev_hash is the trusted anchor), and — when `actions` is not empty — that
+// prev_hash (genesis when seq is 1; from a later start, `anchor` — the
+// chain_hash of link from-1, when the caller has it — or else the first
+// link's own prev_hash, trusted), and — when `actions` is not empty — that
 // action_hash is the hash of actions[i]. REQUIRES: actions is empty or as long
 // as links (asserted). Stops at the first problem.
 EvidenceReport verify_chain(std::span<const EvidenceLink> links, std::uint64_t from,
-                            std::span<const Json> actions = {});
+                            std::span<const Json> actions = {},
+                            std::optional<Digest> anchor = std::nullopt);
 
 // {"ok", "from", "checked", "last_seq", "head", "problem"?: {"seq", "fault",
 // "message"}} for replies and the CLI.

@@ -855,8 +855,7 @@ HttpResponse Api::list_evidence(const std::string& query) {
   std::optional<EvidenceProblem> undecodable;
   JsonArray out;
   for (const store::Entry& e : page->entries) {
-    auto j = parse_json(e.value);
-    auto l = j.ok() ? evidence_link_from_json(*j) : Result<EvidenceLink>(j.status());
+    auto l = decode_evidence_link(e.value);
     std::uint64_t seq = 0;
     const std::string_view digits = std::string_view(e.key).substr(keys::kEvidence.size());
     std::from_chars(digits.data(), digits.data() + digits.size(), seq);
@@ -866,7 +865,7 @@ HttpResponse Api::list_evidence(const std::string& query) {
                                     "the stored link does not decode: " + l.status().message()};
       break;
     }
-    out.push_back(j.ok() ? std::move(*j) : Json());
+    out.push_back(evidence_link_to_json(*l));
     links.push_back(std::move(*l));
   }
   // The events the links stand for, aligned by seq (a missing one: null).
@@ -880,20 +879,24 @@ HttpResponse Api::list_evidence(const std::string& query) {
       }
     }
   }
-  EvidenceReport r = verify_chain(links, from, actions);
-  if (from > 1 && !links.empty() && (r.ok() || r.problem->seq > from)) {
+  // The stored link before `from` anchors the page's first prev_hash.
+  std::optional<Digest> anchor;
+  bool anchor_undecodable = false;
+  if (from > 1 && !links.empty()) {
     auto prev = reader_.get(keys::evidence(from - 1));
     if (!prev.ok()) return error_response(prev.status());
     if (*prev) {
-      auto pj = parse_json((*prev)->value);
-      auto pl = pj.ok() ? evidence_link_from_json(*pj) : Result<EvidenceLink>(pj.status());
-      if (!pl.ok() || pl->chain_hash != links.front().prev_hash) {
-        r.checked = 0;
-        r.problem =
-            EvidenceProblem{from, EvidenceFault::kBrokenLink,
-                            "prev_hash is not the chain_hash of link " + std::to_string(from - 1)};
-      }
+      auto pl = decode_evidence_link((*prev)->value);
+      anchor_undecodable = !pl.ok();
+      if (pl.ok()) anchor = pl->chain_hash;
     }
+  }
+  EvidenceReport r = verify_chain(links, from, actions, anchor);
+  if (anchor_undecodable && (r.ok() || r.problem->seq > from)) {
+    r.checked = 0;
+    r.problem =
+        EvidenceProblem{from, EvidenceFault::kBrokenLink,
+                        "the link before it, " + std::to_string(from - 1) + ", does not decode"};
   }
   if (undecodable && r.ok()) r.problem = std::move(undecodable);
   const bool full = page->more && !undecodable;

@@ -149,6 +149,26 @@ TEST(Evidence, ChainVerifiesFromEveryStart) {
   EXPECT_EQ(r.problem->fault, EvidenceFault::kGap);
 }
 
+// From a later start with the caller's anchor (link from-1's chain_hash), the
+// first prev_hash is checked against it instead of trusted.
+TEST(Evidence, AnAnchorChecksTheFirstLinksPrevHash) {
+  std::vector<EvidenceLink> chain = make_chain(8);
+  std::span<const EvidenceLink> tail(chain.begin() + 4, chain.end());  // seq 5..8
+  EXPECT_TRUE(verify_chain(tail, 5, {}, chain[3].chain_hash).ok());
+  EvidenceReport wrong = verify_chain(tail, 5, {}, chain[2].chain_hash);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.problem->seq, 5u);
+  EXPECT_EQ(wrong.problem->fault, EvidenceFault::kBrokenLink);
+  EXPECT_EQ(wrong.checked, 0u);
+  // Without an anchor the same range is trusted from its first prev_hash.
+  EXPECT_TRUE(verify_chain(tail, 5).ok());
+  // A stored record decodes back into its link.
+  auto back = decode_evidence_link(encode_evidence_link(chain[6]));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, chain[6]);
+  EXPECT_FALSE(decode_evidence_link("{not json").ok());
+}
+
 // Flips one field of a link's stored record (as an edit of the database would).
 enum class Field { kSeq, kPrevHash, kActionHash, kActionType, kAt, kChainHash };
 
