@@ -2,6 +2,7 @@
 #include "core/blackboard.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -66,7 +67,9 @@ std::string fresh_id(const Map& map, Rng& rng) {
 }  // namespace
 
 Blackboard::Blackboard(const Clock& clock, Rng& rng, CoreConfig config)
-    : clock_(clock), rng_(rng), config_(std::move(config)) {}
+    : clock_(clock), rng_(rng), config_(std::move(config)) {
+  clear_state();
+}
 
 // ---- helpers -----------------------------------------------------------------
 
@@ -143,6 +146,33 @@ void Blackboard::durable_index_keys(const IntentDef& d, const IntentStatus& s,
   }
 }
 
+namespace {
+
+std::string identity_key(const IntentDef& d) {
+  return d.lane + '\n' + d.identity;
+}
+
+bool waiting_state(IntentState s) {
+  return s == IntentState::kOpen || s == IntentState::kDeferred;
+}
+
+}  // namespace
+
+Blackboard::LaneState& Blackboard::lane_state(const IntentDef& d) {
+  const std::string key = budget_key(d);
+  auto it = budgets_.find(key);
+  if (it == budgets_.end()) {
+    LaneState ls;
+    if (!config_.admission.budgets) {  // budgets off: every lane is unlimited
+      ls.configured = true;
+      ls.budget = LaneBudget{std::numeric_limits<std::int64_t>::max(),
+                             std::numeric_limits<std::int64_t>::max()};
+    }
+    it = budgets_.emplace(key, std::move(ls)).first;
+  }
+  return it->second;
+}
+
 void Blackboard::index_memory(const Intent& in) {
   auto it = intents_.find(in.def.id);
   CAIRN_ASSERT(it != intents_.end() && &it->second == &in);
@@ -152,19 +182,40 @@ void Blackboard::index_memory(const Intent& in) {
   auto lane = by_lane_.find(in.def.lane);
   if (lane == by_lane_.end()) lane = by_lane_.emplace(in.def.lane, LaneCounts{}).first;
   ++lane->second[static_cast<int>(s.state)];
+  if (waiting_state(s.state)) {
+    if (in.def.stale_after_ms > 0) stales_.emplace(in.def.created_at + in.def.stale_after_ms, id);
+    if (!in.def.identity.empty()) by_identity_[identity_key(in.def)].insert(id);
+  }
   switch (s.state) {
     case IntentState::kOpen:
-      CAIRN_ASSERT(open_.insert(OpenEntry{in.def.priority, in.def.created_seq, id}).second);
+      CAIRN_ASSERT(lane_state(in.def)
+                       .open.insert(OpenEntry{in.def.priority, in.def.created_seq, id})
+                       .second);
       if (s.not_before > 0) backoffs_.emplace(s.not_before, id);
+      if (const std::int64_t t = readiness_ends(in.def); t > 0) {
+        lapses_.emplace(t, id);
+        lapse_at_[id] = t;
+      }
       break;
-    case IntentState::kClaimed:
+    case IntentState::kDeferred:
+      if (auto key = first_missing_dependency(in.def, now())) {
+        CAIRN_ASSERT(waiters_.wait(id, *key).ok());  // keys are validated at creation
+      } else {
+        ready_pending_.insert(id);
+      }
+      break;
+    case IntentState::kClaimed: {
       CAIRN_ASSERT(leases_.emplace(s.lease_expires_at, id).second);
       if (auto h = held_.find(s.holder); h != held_.end()) {
         ++h->second;
       } else {
         held_.emplace(s.holder, 1);
       }
+      LaneState& ls = lane_state(in.def);
+      ls.running += 1;
+      ls.running_cost += in.def.cost_units;
       break;
+    }
     default:
       break;
   }
@@ -184,16 +235,50 @@ void Blackboard::unindex_memory(const Intent& in) {
   if (std::all_of(lane->second.begin(), lane->second.end(), [](std::size_t n) { return n == 0; })) {
     by_lane_.erase(lane);
   }
+  if (waiting_state(s.state)) {
+    if (in.def.stale_after_ms > 0) {
+      stales_.erase(TimeEntry{in.def.created_at + in.def.stale_after_ms, id});
+    }
+    if (!in.def.identity.empty()) {
+      auto g = by_identity_.find(identity_key(in.def));
+      CAIRN_ASSERT(g != by_identity_.end());
+      g->second.erase(id);
+      if (g->second.empty()) by_identity_.erase(g);
+    }
+  }
+  auto drop_if_unused = [this](const IntentDef& d) {
+    auto b = budgets_.find(budget_key(d));
+    CAIRN_ASSERT(b != budgets_.end());
+    // Keys without a configured budget are kept only while in use.
+    const bool keep = (b->second.configured && config_.admission.budgets) ||
+                      b->second.running > 0 || !b->second.open.empty();
+    if (!keep) budgets_.erase(b);
+  };
   switch (s.state) {
     case IntentState::kOpen:
-      CAIRN_ASSERT(open_.erase(OpenEntry{in.def.priority, in.def.created_seq, id}) == 1);
+      CAIRN_ASSERT(
+          lane_state(in.def).open.erase(OpenEntry{in.def.priority, in.def.created_seq, id}) == 1);
       if (s.not_before > 0) backoffs_.erase(TimeEntry{s.not_before, id});
+      if (auto l = lapse_at_.find(id); l != lapse_at_.end()) {
+        lapses_.erase(TimeEntry{l->second, id});
+        lapse_at_.erase(l);
+      }
+      drop_if_unused(in.def);
+      break;
+    case IntentState::kDeferred:
+      waiters_.forget(id);
+      ready_pending_.erase(id);
       break;
     case IntentState::kClaimed: {
       CAIRN_ASSERT(leases_.erase(TimeEntry{s.lease_expires_at, id}) == 1);
       auto h = held_.find(s.holder);
       CAIRN_ASSERT(h != held_.end() && h->second > 0);
       if (--h->second == 0) held_.erase(h);
+      LaneState& ls = lane_state(in.def);
+      CAIRN_ASSERT(ls.running > 0 && ls.running_cost >= in.def.cost_units);
+      ls.running -= 1;
+      ls.running_cost -= in.def.cost_units;
+      drop_if_unused(in.def);
       break;
     }
     default:
@@ -237,6 +322,27 @@ void Blackboard::record_fact(const FactBody& body, CanonicalFact&& canon) {
   auto fit = facts_.emplace(std::move(canon.id), FactMeta{seq, at}).first;
   new_facts_.push_back(NewFact{fit->first, kit->first, seq, at, std::move(canon.canonical)});
   undo_.push_back(Undo{Undo::Kind::kFactAdded, fit->first, {}, std::nullopt, kit->first, before});
+  wake_waiters(fit->first, kit->first, at, true);
+}
+
+void Blackboard::wake_waiters(std::string_view fact_id, std::string_view kind,
+                              std::int64_t recorded_at, bool transitions) {
+  if (waiters_.size() == 0) return;
+  const std::int64_t now_ms = now();
+  for (const std::string& id : waiters_.on_fact(fact_id, kind, recorded_at, now_ms)) {
+    auto it = intents_.find(id);
+    CAIRN_ASSERT(it != intents_.end() && it->second.st.state == IntentState::kDeferred);
+    Intent& in = it->second;
+    const std::string_view key = it->first;
+    if (transitions) woken_.push_back(key);
+    if (auto next = first_missing_dependency(in.def, now_ms)) {
+      CAIRN_ASSERT(waiters_.wait(key, *next).ok());
+    } else if (transitions) {
+      apply(in, lifecycle::ready(in.st, now_ms), Json(JsonObject{{"fact", Json(fact_id)}}));
+    } else {
+      ready_pending_.insert(key);
+    }
+  }
 }
 
 Result<PostFactReply> Blackboard::post_fact(FactBody body) {
@@ -259,16 +365,25 @@ Result<PostFactReply> Blackboard::post_fact(FactBody body) {
 Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
   begin_command();
   CAIRN_RETURN_IF_ERROR(normalize_intent_draft(draft, config_.limits));
+  for (const std::string& key : draft.requires_) {
+    if (Result<DependencyKey> k = parse_dependency_key(key); !k.ok()) {
+      return invalid("requires: " + k.status().message(), "invalid_field",
+                     Json(JsonObject{{"field", Json("requires")}, {"key", Json(key)}}));
+    }
+  }
   CAIRN_RETURN_IF_ERROR(check_facts_exist("from_facts", draft.from_facts));
   if (!draft.id.empty()) {
     if (const Intent* existing = intent(draft.id)) {
       const IntentDef& e = existing->def;
-      const bool same = e.kind == draft.kind && e.spec == draft.spec &&
-                        e.from_facts == draft.from_facts && e.lane == draft.lane &&
-                        e.priority == draft.priority && e.identity == draft.identity &&
-                        e.requires_ == draft.requires_ && e.lease_ttl_ms == draft.lease_ttl_ms &&
-                        e.max_attempts == draft.max_attempts && e.creator == draft.creator;
-      if (same) return CreateIntentReply{e.id, existing->st.state, false};
+      const bool same =
+          e.kind == draft.kind && e.spec == draft.spec && e.from_facts == draft.from_facts &&
+          e.lane == draft.lane && e.provider == draft.provider &&
+          e.cost_units == draft.cost_units && e.priority == draft.priority &&
+          e.identity == draft.identity && e.requires_ == draft.requires_ &&
+          e.stale_after_ms == draft.stale_after_ms && e.lease_ttl_ms == draft.lease_ttl_ms &&
+          e.max_attempts == draft.max_attempts && e.creator == draft.creator;
+      if (same)
+        return CreateIntentReply{e.id, existing->st.state, false, existing->st.coalesced_into};
       return conflict("an intent with id " + draft.id + " already exists with other fields",
                       "id_exists", Json(JsonObject{{"intent", Json(draft.id)}}));
     }
@@ -289,9 +404,12 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
                      std::move(draft.spec),
                      std::move(draft.from_facts),
                      draft.lane,
+                     draft.provider,
+                     draft.cost_units,
                      draft.priority,
                      draft.identity,
                      std::move(draft.requires_),
+                     draft.stale_after_ms,
                      draft.lease_ttl_ms,
                      draft.max_attempts,
                      draft.creator,
@@ -305,7 +423,140 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
   index_memory(stored);
   undo_.push_back(
       Undo{Undo::Kind::kIntentAdded, stored.def.id, {}, std::nullopt, {}, std::nullopt});
-  return CreateIntentReply{stored.def.id, stored.st.state, true};
+  admit_created(stored, at);
+  return CreateIntentReply{stored.def.id, stored.st.state, true, stored.st.coalesced_into};
+}
+
+void Blackboard::admit_created(Intent& in, std::int64_t now_ms) {
+  // Coalescing: of the open and deferred intents with this (lane, identity)
+  // the first in plan order (effective priority desc, newest, id) stays; the
+  // others link to it. Claimed ones run on and are not part of the group.
+  if (!in.def.identity.empty()) {
+    auto g = by_identity_.find(identity_key(in.def));
+    CAIRN_ASSERT(g != by_identity_.end());
+    if (g->second.size() > 1) {
+      Intent* winner = nullptr;
+      std::int64_t best = 0;
+      std::vector<Intent*> group;
+      for (std::string_view id : g->second) {
+        Intent& o = intents_.find(id)->second;
+        group.push_back(&o);
+        const std::int64_t p = effective_priority(o, now_ms);
+        if (winner == nullptr || p > best ||
+            (p == best &&
+             (o.def.created_seq > winner->def.created_seq ||
+              (o.def.created_seq == winner->def.created_seq && o.def.id < winner->def.id)))) {
+          winner = &o;
+          best = p;
+        }
+      }
+      for (Intent* o : group) {
+        if (o == winner) continue;
+        apply(*o, lifecycle::coalesce(o->st, winner->def.id, now_ms),
+              Json(JsonObject{{"into", Json(winner->def.id)}}));
+      }
+    }
+  }
+  if (in.st.state != IntentState::kOpen) return;  // coalesced into a better one
+  if (auto key = first_missing_dependency(in.def, now_ms)) {
+    apply(in, lifecycle::defer(in.st, now_ms),
+          Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
+  }
+}
+
+// ---- admission ----------------------------------------------------------------------
+
+std::optional<std::int64_t> Blackboard::newest_fact_at(std::string_view kind) const {
+  auto it = fact_kinds_.find(kind);
+  if (it == fact_kinds_.end() || it->second.count == 0) return std::nullopt;
+  return it->second.latest_at;
+}
+
+std::string Blackboard::budget_key(const IntentDef& d) const {
+  const AdmissionConfig& a = config_.admission;
+  if (!a.budgets) return d.lane;
+  if (!d.provider.empty()) {
+    std::string key = d.lane + "/" + d.provider;
+    if (a.lanes.find(key) != a.lanes.end()) return key;
+    if (a.lanes.find(d.lane) == a.lanes.end() && !(a.default_lane && d.lane == kPlanDefaultLane)) {
+      return key;  // unconfigured: named in its most specific form
+    }
+  }
+  return d.lane;
+}
+
+const LaneBudget* Blackboard::budget_of(std::string_view key) const {
+  auto it = budgets_.find(key);
+  if (it == budgets_.end() || !it->second.configured) return nullptr;
+  return &it->second.budget;
+}
+
+std::optional<std::string> Blackboard::first_missing_dependency(const IntentDef& d,
+                                                                std::int64_t now_ms) const {
+  for (const std::string& key : d.requires_) {
+    Result<DependencyKey> k = parse_dependency_key(key);
+    CAIRN_ASSERT(k.ok());  // validated at creation
+    if (!dependency_ready(*k, facts_view_, now_ms)) return key;
+  }
+  return std::nullopt;
+}
+
+std::int64_t Blackboard::readiness_ends(const IntentDef& d) const {
+  std::int64_t end = 0;
+  for (const std::string& key : d.requires_) {
+    Result<DependencyKey> k = parse_dependency_key(key);
+    CAIRN_ASSERT(k.ok());
+    if (k->type != DependencyKey::Type::kKind || k->ttl_ms == 0) continue;
+    if (auto at = newest_fact_at(k->name)) {
+      const std::int64_t e = *at + k->ttl_ms;
+      if (end == 0 || e < end) end = e;
+    }
+  }
+  return end;
+}
+
+std::vector<Blackboard::LaneUse> Blackboard::lane_usage() const {
+  std::vector<LaneUse> out;
+  out.reserve(budgets_.size());
+  for (const auto& [key, ls] : budgets_) {
+    LaneUse u;
+    u.key = key;
+    u.configured = ls.configured;
+    u.budget = ls.configured ? ls.budget : LaneBudget{0, 0};
+    u.running = ls.running;
+    u.running_cost = ls.running_cost;
+    u.open = ls.open.size();
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+std::size_t Blackboard::no_budget_open() const {
+  std::size_t n = 0;
+  for (const auto& [key, ls] : budgets_) {
+    (void)key;
+    if (!ls.configured) n += ls.open.size();
+  }
+  return n;
+}
+
+Status Blackboard::budget_gate(const Intent& in) const {
+  const std::string key = budget_key(in.def);
+  auto it = budgets_.find(key);
+  CAIRN_ASSERT(it != budgets_.end());  // the intent is indexed under it
+  const LaneState& ls = it->second;
+  if (!ls.configured || in.def.cost_units > ls.budget.max_cost_units) {
+    return conflict("no budget for lane " + key + " (configure lanes." + key + ")", "no_budget",
+                    Json(JsonObject{{"lane", Json(key)}}));
+  }
+  if (ls.running >= ls.budget.max_concurrency ||
+      in.def.cost_units > ls.budget.max_cost_units - ls.running_cost) {
+    return conflict("lane " + key + " is full", "lane_full",
+                    Json(JsonObject{{"lane", Json(key)},
+                                    {"running", Json(ls.running)},
+                                    {"running_cost", Json(ls.running_cost)}}));
+  }
+  return Status();
 }
 
 void Blackboard::expire_if_ended(Intent& in, std::int64_t now_ms) {
@@ -383,6 +634,21 @@ Result<ClaimReply> Blackboard::claim_intent(Intent& in, std::string_view agent, 
   if (in.st.state == IntentState::kOpen ||
       (in.st.state == IntentState::kClaimed && now_ms >= in.st.lease_expires_at)) {
     CAIRN_RETURN_IF_ERROR(hint_gate(in, now_ms));
+    if (auto key = first_missing_dependency(in.def, now_ms)) {
+      return conflict("dependency " + *key + " is not ready", "missing_dependency",
+                      Json(JsonObject{{"key", Json(*key)}}));
+    }
+    if (in.st.state == IntentState::kOpen) {
+      CAIRN_RETURN_IF_ERROR(budget_gate(in));
+    } else {
+      // Its own expiring lease frees the slot it takes again.
+      const std::string key = budget_key(in.def);
+      const LaneState& ls = budgets_.find(key)->second;
+      if (!ls.configured || in.def.cost_units > ls.budget.max_cost_units) {
+        return conflict("no budget for lane " + key, "no_budget",
+                        Json(JsonObject{{"lane", Json(key)}}));
+      }
+    }
   }
   IntentStatus probe = in.st;
   if (probe.state == IntentState::kClaimed && now_ms >= probe.lease_expires_at) {
@@ -419,26 +685,52 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
   auto wanted = [](const std::vector<std::string>& set, const std::string& v) {
     return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
   };
+  // The first admissible intent of each budget with room, in its claim
+  // order; the best of those over all budgets is the plan's first admitted
+  // intent for this caller.
   Intent* best = nullptr;
   std::int64_t best_priority = 0;
+  auto better = [&](const Intent& in, std::int64_t p) {
+    if (best == nullptr) return true;
+    if (p != best_priority) return p > best_priority;
+    if (in.def.created_seq != best->def.created_seq) {
+      return in.def.created_seq > best->def.created_seq;
+    }
+    return in.def.id < best->def.id;
+  };
   std::size_t scanned = 0;
-  for (const OpenEntry& e : open_) {
-    if (++scanned > config_.claim_scan_max) break;
-    Intent& in = intents_.find(e.id)->second;
-    if (!wanted(filter.kinds, in.def.kind) || !wanted(filter.lanes, in.def.lane)) continue;
-    if (now_ms < in.st.not_before) continue;
-    if (!hint_gate(in, now_ms).ok()) continue;
-    if (!priority_hints) {
-      best = &in;
-      break;
+  for (auto& [key, ls] : budgets_) {
+    (void)key;
+    if (!ls.configured || ls.open.empty() || ls.running >= ls.budget.max_concurrency) continue;
+    const std::int64_t room = ls.budget.max_cost_units - ls.running_cost;
+    for (const OpenEntry& e : ls.open) {
+      if (++scanned > config_.claim_scan_max) break;
+      Intent& in = intents_.find(e.id)->second;
+      if (!wanted(filter.kinds, in.def.kind) || !wanted(filter.lanes, in.def.lane)) continue;
+      if (in.def.cost_units > room) continue;  // greedy: a cheaper one may still fit
+      if (now_ms < in.st.not_before) continue;
+      if (in.def.stale_after_ms > 0 && now_ms >= in.def.created_at + in.def.stale_after_ms) {
+        continue;  // tick() turns it stale
+      }
+      if (!in.def.requires_.empty() && first_missing_dependency(in.def, now_ms)) {
+        continue;  // a kind:K@ttl key ran out: tick() defers it
+      }
+      if (!hint_gate(in, now_ms).ok()) continue;
+      if (!priority_hints) {
+        if (better(in, in.def.priority)) {
+          best = &in;
+          best_priority = in.def.priority;
+        }
+        break;  // the rest of this budget comes later in claim order
+      }
+      // Hints may reorder: keep scanning for the highest effective priority.
+      const std::int64_t p = effective_priority(in, now_ms);
+      if (better(in, p)) {
+        best = &in;
+        best_priority = p;
+      }
     }
-    // Hints may reorder: keep scanning for the highest effective priority
-    // (ties keep the earlier entry: newer, then smaller id).
-    const std::int64_t p = effective_priority(in, now_ms);
-    if (best == nullptr || p > best_priority) {
-      best = &in;
-      best_priority = p;
-    }
+    if (scanned > config_.claim_scan_max) break;
   }
   if (best == nullptr) {
     return not_found("no claimable intent", "no_work");
@@ -620,6 +912,37 @@ TickReport Blackboard::tick() {
     ++r.hints_expired;
     --budget;
   }
+  while (budget > 0 && !stales_.empty() && stales_.begin()->first <= now_ms) {
+    Intent& in = intents_.find(stales_.begin()->second)->second;
+    apply(in, lifecycle::stale(in.st, now_ms),
+          Json(JsonObject{{"stale_after_ms", Json(in.def.stale_after_ms)}}));
+    --budget;
+  }
+  while (budget > 0 && !lapses_.empty() && lapses_.begin()->first <= now_ms) {
+    const std::string_view id = lapses_.begin()->second;
+    Intent& in = intents_.find(id)->second;
+    if (auto key = first_missing_dependency(in.def, now_ms)) {
+      apply(in, lifecycle::defer(in.st, now_ms),
+            Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
+    } else {  // a newer fact moved the time on
+      lapses_.erase(lapses_.begin());
+      const std::int64_t t = readiness_ends(in.def);
+      CAIRN_ASSERT(t > now_ms);
+      lapses_.emplace(t, id);
+      lapse_at_[id] = t;
+    }
+    --budget;
+  }
+  while (budget > 0 && !ready_pending_.empty()) {
+    Intent& in = intents_.find(*ready_pending_.begin())->second;
+    if (auto key = first_missing_dependency(in.def, now_ms)) {
+      ready_pending_.erase(ready_pending_.begin());
+      CAIRN_ASSERT(waiters_.wait(in.def.id, *key).ok());
+    } else {
+      apply(in, lifecycle::ready(in.st, now_ms), Json::object());  // leaves ready_pending_
+    }
+    --budget;
+  }
   // Ended backoffs need no state change; forgetting them moves the deadline.
   while (!backoffs_.empty() && backoffs_.begin()->first <= now_ms) {
     backoffs_.erase(backoffs_.begin());
@@ -636,6 +959,9 @@ std::optional<std::int64_t> Blackboard::next_deadline() const {
   consider(leases_);
   consider(hint_ends_);
   consider(backoffs_);
+  consider(stales_);
+  consider(lapses_);
+  if (!ready_pending_.empty()) d = now();
   return d;
 }
 
@@ -756,6 +1082,7 @@ void Blackboard::accept() {
   CAIRN_ASSERT(drained_);
   drained_ = false;
   undo_.clear();
+  woken_.clear();
   durable_seq_ = last_seq_;
   evidence_head_ = pending_evidence_head_;
 }
@@ -806,6 +1133,20 @@ void Blackboard::rollback() {
       }
     }
   }
+  // Deferred intents a fact of this batch woke wait on what they waited on
+  // before it (the undo above restored their status, not their wait).
+  for (std::string_view id : woken_) {
+    auto it = intents_.find(id);
+    if (it == intents_.end() || it->second.st.state != IntentState::kDeferred) continue;
+    ready_pending_.erase(it->first);
+    waiters_.forget(it->first);
+    if (auto key = first_missing_dependency(it->second.def, now())) {
+      CAIRN_ASSERT(waiters_.wait(it->first, *key).ok());
+    } else {
+      ready_pending_.insert(it->first);
+    }
+  }
+  woken_.clear();
   undo_.clear();
   outbox_.clear();
   new_facts_.clear();
@@ -821,7 +1162,23 @@ void Blackboard::clear_state() {
   facts_.clear();
   fact_kinds_.clear();
   hints_.clear();
-  open_.clear();
+  budgets_.clear();
+  if (config_.admission.budgets) {
+    for (const auto& [key, b] : config_.admission.lanes) {
+      budgets_.emplace(key, LaneState{true, b, 0, 0, {}});
+    }
+    if (config_.admission.default_lane && budgets_.find(kPlanDefaultLane) == budgets_.end()) {
+      budgets_.emplace(std::string(kPlanDefaultLane),
+                       LaneState{true, kDefaultLaneBudget, 0, 0, {}});
+    }
+  }
+  waiters_ = DependencyWaiters();
+  ready_pending_.clear();
+  woken_.clear();
+  stales_.clear();
+  lapses_.clear();
+  lapse_at_.clear();
+  by_identity_.clear();
   leases_.clear();
   backoffs_.clear();
   hint_ends_.clear();
@@ -1046,7 +1403,10 @@ Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {
       k.latest_seq = f.seq;
       k.latest_at = f.recorded_at;
     }
-    facts_.emplace(std::move(f.id), FactMeta{f.seq, f.recorded_at});
+    auto fit = facts_.emplace(std::move(f.id), FactMeta{f.seq, f.recorded_at}).first;
+    // The writer already moved the intents it made ready; this node's index
+    // only learns which keys are satisfied now.
+    wake_waiters(fit->first, fact_kinds_.find(f.body.kind)->first, f.recorded_at, false);
   }
   for (std::string_view id : intent_ids) {
     auto it = intents_.find(id);

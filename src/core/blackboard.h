@@ -52,13 +52,27 @@
 #include "model/rng.h"
 #include "model/sha256.h"
 #include "model/status.h"
+#include "plan/plan.h"
+#include "plan/wake.h"
 #include "store/session.h"
 #include "store/store.h"
 
 namespace cairn {
 
+// Admission (docs/planner.md): lane budgets decide what claim_next hands out.
+// Dependencies, coalescing and staleness apply whether or not budgets are on.
+struct AdmissionConfig {
+  // Off (no `lanes:` configured): every lane is unlimited. On: an intent is
+  // charged to "lane/provider" when configured, else "lane", else the
+  // built-in `default` budget (default_lane); otherwise it waits no_budget.
+  bool budgets = false;
+  std::map<std::string, LaneBudget, std::less<>> lanes;
+  bool default_lane = true;
+};
+
 struct CoreConfig {
   ModelLimits limits;
+  AdmissionConfig admission;
   lifecycle::BackoffPolicy fail_backoff;
   // Open intents one claim_next may examine before giving up.
   std::size_t claim_scan_max = 10'000;
@@ -80,8 +94,9 @@ struct PostFactReply {
 
 struct CreateIntentReply {
   std::string id;
-  IntentState state = IntentState::kOpen;
-  bool created = false;  // false: an identical intent with this id existed
+  IntentState state = IntentState::kOpen;  // open, deferred (a dependency) or coalesced
+  bool created = false;                    // false: an identical intent with this id existed
+  std::string coalesced_into;              // coalesced: the intent that took its place
 };
 
 struct ClaimReply {
@@ -152,8 +167,12 @@ class Blackboard {
   Result<CreateIntentReply> create_intent(IntentDraft draft);
   // Claims one intent. ttl_ms 0 → the intent's lease_ttl_ms.
   Result<ClaimReply> claim(std::string_view id, std::string_view agent, std::int64_t ttl_ms = 0);
-  // Claims the best claimable intent (priority desc incl. hint deltas, then
-  // newest, then id) matching `filter`; not_found/no_work when none.
+  // Claims the best claimable intent matching `filter`, in plan order
+  // (priority desc incl. hint deltas, then newest, then id) among the
+  // intents whose budget has room (concurrency and cost), that are past any
+  // backoff, that no live hint gates and whose dependencies are ready (an
+  // open intent whose `kind:K@ttl` dependency ran out is deferred on the
+  // way); not_found/no_work when none.
   Result<ClaimReply> claim_next(std::string_view agent, const ClaimFilter& filter,
                                 std::int64_t ttl_ms = 0);
   Result<ClaimReply> heartbeat(std::string_view id, std::string_view agent, std::uint64_t epoch,
@@ -170,11 +189,11 @@ class Blackboard {
   // Only the creator may revoke, unless `admin`.
   Status revoke_hint(std::string_view id, std::string_view requester, bool admin = false);
 
-  // Timers: expires ended leases and hints, and forgets ended backoffs, as of
-  // the clock's now.
+  // Timers: expires ended leases and hints, turns intents past
+  // stale_after_ms stale, and forgets ended backoffs, as of the clock's now.
   TickReport tick();
   // The earliest wall time at which tick() has work (lease end, hint expiry,
-  // backoff end), or nullopt.
+  // backoff end, an intent turning stale), or nullopt.
   std::optional<std::int64_t> next_deadline() const;
 
   // ---- group commit --------------------------------------------------------
@@ -189,6 +208,33 @@ class Blackboard {
   bool has_fact(std::string_view id) const { return facts_.find(id) != facts_.end(); }
   std::optional<std::uint64_t> fact_seq(std::string_view id) const;
   bool any_fact_of_kind(std::string_view kind) const;
+  // recorded_at of the newest fact of `kind`, or nullopt.
+  std::optional<std::int64_t> newest_fact_at(std::string_view kind) const;
+  // The facts as the planner sees them (ids and the newest time per kind).
+  const PlanFacts& plan_facts() const { return facts_view_; }
+
+  // ---- admission ---------------------------------------------------------------------
+  // The budget key `d` is charged to (see AdmissionConfig), and its budget
+  // (nullptr: none, the intent waits no_budget).
+  std::string budget_key(const IntentDef& d) const;
+  const LaneBudget* budget_of(std::string_view key) const;
+  // The first of the intent's dependency keys that is not ready now, if any.
+  std::optional<std::string> first_missing_dependency(const IntentDef& d,
+                                                      std::int64_t now_ms) const;
+  struct LaneUse {
+    std::string key;
+    bool configured = false;
+    LaneBudget budget;         // zero when not configured
+    std::int64_t running = 0;  // claimed intents charged to it
+    std::int64_t running_cost = 0;
+    std::size_t open = 0;  // open intents charged to it
+  };
+  // Budget keys in key order: every configured one and every one in use.
+  std::vector<LaneUse> lane_usage() const;
+  // Open intents charged to a key without a budget (they wait no_budget).
+  std::size_t no_budget_open() const;
+  // Deferred intents indexed by the dependency they wait on.
+  std::size_t dependency_waits() const { return waiters_.size(); }
   std::uint64_t last_seq() const { return last_seq_; }
   // Where the evidence chain ends (durable): one link per event, written
   // as v/<seq> in the event's batch (core/evidence.h). A store written before
@@ -248,7 +294,7 @@ class Blackboard {
     std::uint64_t seq = 0;
     std::int64_t recorded_at = 0;
   };
-  // Open intents in claim order: priority desc, newest first, id.
+  // Open intents in claim order (per budget key): priority desc, newest first, id.
   struct OpenEntry {
     std::int64_t priority;
     std::uint64_t created_seq;
@@ -314,6 +360,14 @@ class Blackboard {
                                   std::int64_t now_ms);
   void expire_if_ended(Intent& in, std::int64_t now_ms);
   std::int64_t effective_priority(const Intent& in, std::int64_t now_ms) const;
+  // Admission at creation: coalesces the (lane, identity) group, then defers
+  // the survivor when a dependency is missing.
+  void admit_created(Intent& in, std::int64_t now_ms);
+  // A fact of `kind` arrived: the deferred intents it wakes become open (or
+  // wait on their next missing key).
+  void wake_waiters(std::string_view fact_id, std::string_view kind, std::int64_t recorded_at,
+                    bool transitions);
+  Status budget_gate(const Intent& in) const;
   void clear_state();
   // The chain's head at event `seq` from the store's v/<seq> (genesis-anchored
   // at `seq` when absent: a store older than the chain).
@@ -327,7 +381,39 @@ class Blackboard {
   StrMap<FactMeta> facts_;
   StrMap<KindInfo> fact_kinds_;
   HintMap hints_;
-  std::set<OpenEntry> open_;
+  // Admission state per budget key (configured keys always; others while in use).
+  struct LaneState {
+    bool configured = false;
+    LaneBudget budget{0, 0};
+    std::int64_t running = 0;
+    std::int64_t running_cost = 0;
+    std::set<OpenEntry> open;
+  };
+  std::map<std::string, LaneState, std::less<>> budgets_;
+  LaneState& lane_state(const IntentDef& d);
+  DependencyWaiters waiters_;                 // deferred intents by the key they wait on
+  std::set<std::string_view> ready_pending_;  // deferred with every key ready: tick() opens them
+  std::vector<std::string_view> woken_;       // woken this batch: waits rebuilt on rollback
+  std::set<TimeEntry> stales_;                // open/deferred intents by when they turn stale
+  // Open intents with `kind:K@ttl` keys, by when the first such key runs out
+  // (tick() re-checks then: deferred, or a newer fact moved the time).
+  std::set<TimeEntry> lapses_;
+  std::unordered_map<std::string_view, std::int64_t> lapse_at_;
+  std::int64_t readiness_ends(const IntentDef& d) const;  // 0: no such key
+  // Open/deferred intents with an identity, by lane '\n' identity.
+  std::map<std::string, std::set<std::string_view>, std::less<>> by_identity_;
+  class FactsView final : public PlanFacts {
+   public:
+    explicit FactsView(const Blackboard& bb) : bb_(bb) {}
+    bool has_fact(std::string_view id) const override { return bb_.has_fact(id); }
+    std::optional<std::int64_t> newest_of_kind(std::string_view kind) const override {
+      return bb_.newest_fact_at(kind);
+    }
+
+   private:
+    const Blackboard& bb_;
+  };
+  FactsView facts_view_{*this};
   std::set<TimeEntry> leases_;     // claimed intents by lease end
   std::set<TimeEntry> backoffs_;   // open intents by not_before (future only)
   std::set<TimeEntry> hint_ends_;  // live hints with an expiry, by expires_at

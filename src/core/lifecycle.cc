@@ -22,6 +22,14 @@ std::string_view op_name(Op op) {
       return "expire";
     case Op::kCancel:
       return "cancel";
+    case Op::kDefer:
+      return "defer";
+    case Op::kReady:
+      return "ready";
+    case Op::kStale:
+      return "stale";
+    case Op::kCoalesce:
+      return "coalesce";
   }
   CAIRN_UNREACHABLE();
 }
@@ -114,6 +122,8 @@ Result<Decision> claim(const IntentDef& d, const IntentStatus& s, std::string_vi
     case IntentState::kConcluded:
     case IntentState::kDead:
     case IntentState::kCancelled:
+    case IntentState::kStale:
+    case IntentState::kCoalesced:
       return state_conflict(s, "claim");
   }
   if (now_ms < s.not_before) {
@@ -192,6 +202,8 @@ Result<Decision> release(const IntentDef& d, const IntentStatus& s, std::string_
     case IntentState::kConcluded:
     case IntentState::kDead:
     case IntentState::kCancelled:
+    case IntentState::kStale:
+    case IntentState::kCoalesced:
       return state_conflict(s, "release");
     case IntentState::kClaimed:
       break;
@@ -229,9 +241,7 @@ Result<Decision> cancel(const IntentDef& d, const IntentStatus& s, std::string_v
     return forbidden("only the creator (" + d.creator + ") may cancel the intent", "not_creator");
   }
   if (s.state == IntentState::kCancelled) return no_op(s);
-  if (s.state == IntentState::kConcluded || s.state == IntentState::kDead) {
-    return state_conflict(s, "cancel");
-  }
+  if (is_terminal(s.state)) return state_conflict(s, "cancel");
   IntentStatus n = s;
   n.state = IntentState::kCancelled;
   n.holder.clear();
@@ -239,6 +249,41 @@ Result<Decision> cancel(const IntentDef& d, const IntentStatus& s, std::string_v
   n.not_before = 0;
   n.updated_at = now_ms;
   return apply(Op::kCancel, s, std::move(n));
+}
+
+Decision defer(const IntentStatus& s, std::int64_t now_ms) {
+  CAIRN_ASSERT(s.state == IntentState::kOpen);
+  IntentStatus n = s;
+  n.state = IntentState::kDeferred;
+  n.updated_at = now_ms;
+  return apply(Op::kDefer, s, std::move(n));
+}
+
+Decision ready(const IntentStatus& s, std::int64_t now_ms) {
+  CAIRN_ASSERT(s.state == IntentState::kDeferred);
+  IntentStatus n = s;
+  n.state = IntentState::kOpen;
+  n.updated_at = now_ms;
+  return apply(Op::kReady, s, std::move(n));
+}
+
+Decision stale(const IntentStatus& s, std::int64_t now_ms) {
+  CAIRN_ASSERT(s.state == IntentState::kOpen || s.state == IntentState::kDeferred);
+  IntentStatus n = s;
+  n.state = IntentState::kStale;
+  n.not_before = 0;
+  n.updated_at = now_ms;
+  return apply(Op::kStale, s, std::move(n));
+}
+
+Decision coalesce(const IntentStatus& s, std::string_view into, std::int64_t now_ms) {
+  CAIRN_ASSERT(s.state == IntentState::kOpen || s.state == IntentState::kDeferred);
+  IntentStatus n = s;
+  n.state = IntentState::kCoalesced;
+  n.not_before = 0;
+  n.coalesced_into = std::string(into);
+  n.updated_at = now_ms;
+  return apply(Op::kCoalesce, s, std::move(n));
 }
 
 }  // namespace cairn::lifecycle

@@ -28,7 +28,19 @@
 
 namespace cairn::lifecycle {
 
-enum class Op : std::uint8_t { kClaim, kHeartbeat, kConclude, kFail, kRelease, kExpire, kCancel };
+enum class Op : std::uint8_t {
+  kClaim,
+  kHeartbeat,
+  kConclude,
+  kFail,
+  kRelease,
+  kExpire,
+  kCancel,
+  kDefer,     // admission: a dependency is not ready
+  kReady,     // admission: every dependency is ready again
+  kStale,     // admission: open or deferred past stale_after_ms
+  kCoalesce,  // admission: a better intent with the same (lane, identity) replaces it
+};
 std::string_view op_name(Op op);
 
 struct Transition {
@@ -52,6 +64,12 @@ inline constexpr Transition kTransitions[] = {
   {Op::kCancel,    IntentState::kOpen,     IntentState::kCancelled, ev::kIntentCancelled,  "creator (others: forbidden)"},
   {Op::kCancel,    IntentState::kDeferred, IntentState::kCancelled, ev::kIntentCancelled,  "creator (others: forbidden)"},
   {Op::kCancel,    IntentState::kClaimed,  IntentState::kCancelled, ev::kIntentCancelled,  "creator (others: forbidden); the holder is fenced off"},
+  {Op::kDefer,     IntentState::kOpen,     IntentState::kDeferred,  ev::kIntentDeferred,   "admission: one of its dependency keys is not ready (at creation, or a kind:K@ttl key ran out)"},
+  {Op::kReady,     IntentState::kDeferred, IntentState::kOpen,      ev::kIntentReady,      "admission: the fact it waited on arrived and every key is ready"},
+  {Op::kStale,     IntentState::kOpen,     IntentState::kStale,     ev::kIntentStale,      "timer: now >= created_at + stale_after_ms (> 0)"},
+  {Op::kStale,     IntentState::kDeferred, IntentState::kStale,     ev::kIntentStale,      "timer: now >= created_at + stale_after_ms (> 0)"},
+  {Op::kCoalesce,  IntentState::kOpen,     IntentState::kCoalesced, ev::kIntentCoalesced,  "admission: a newer or higher-priority open intent with the same (lane, identity) was created; links to it"},
+  {Op::kCoalesce,  IntentState::kDeferred, IntentState::kCoalesced, ev::kIntentCoalesced,  "admission: as above"},
 };
 // clang-format on
 
@@ -95,5 +113,12 @@ Result<Decision> release(const IntentDef& d, const IntentStatus& s, std::string_
 Decision expire(const IntentDef& d, const IntentStatus& s, std::int64_t now_ms);
 Result<Decision> cancel(const IntentDef& d, const IntentStatus& s, std::string_view requester,
                         std::int64_t now_ms);
+// Admission transitions (the Blackboard decides when; these only check the
+// state). REQUIRES: open (defer), deferred (ready), open or deferred (stale,
+// coalesce).
+Decision defer(const IntentStatus& s, std::int64_t now_ms);
+Decision ready(const IntentStatus& s, std::int64_t now_ms);
+Decision stale(const IntentStatus& s, std::int64_t now_ms);
+Decision coalesce(const IntentStatus& s, std::string_view into, std::int64_t now_ms);
 
 }  // namespace cairn::lifecycle

@@ -16,9 +16,9 @@ namespace cairn::engine {
 namespace {
 
 constexpr std::array<std::string_view, std::variant_size_v<Command>> kCommandNames = {
-    "post_fact",   "create_intent", "create_hint", "claim",    "claim_next",
-    "heartbeat",   "conclude",      "fail",        "release",  "cancel",
-    "revoke_hint", "get_intent",    "get_hint",    "get_state"};
+    "post_fact",   "create_intent", "create_hint", "claim",     "claim_next",
+    "heartbeat",   "conclude",      "fail",        "release",   "cancel",
+    "revoke_hint", "get_intent",    "get_hint",    "get_state", "get_plan"};
 constexpr std::size_t kFirstRead = 11;  // index of GetIntent
 static_assert(std::is_same_v<std::variant_alternative_t<kFirstRead, Command>, GetIntent>);
 
@@ -350,10 +350,24 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
       IntentDraft d = std::get_if<CreateIntent>(&cmd)->draft;
       if (d.creator.empty()) d.creator = r.caller;
       fill(bb_.create_intent(std::move(d)), [](const CreateIntentReply& c) {
-        return Json(JsonObject{{"id", Json(c.id)},
-                               {"state", Json(state_name(c.state))},
-                               {"created", Json(c.created)}});
+        Json j(JsonObject{{"id", Json(c.id)},
+                          {"state", Json(state_name(c.state))},
+                          {"created", Json(c.created)}});
+        if (!c.coalesced_into.empty()) j.set("coalesced_into", Json(c.coalesced_into));
+        return j;
       });
+      if (status.ok() && body.find("created")->as_bool()) {
+        const Intent* in = bb_.intent(body.find("id")->as_string());
+        const std::string key = bb_.budget_key(in->def);
+        if (bb_.budget_of(key) == nullptr) {
+          counters_.add("admission.no_budget");
+          notice(Notice{"no_budget",
+                        "intent " + in->def.id + " is in lane " + key +
+                            ", which has no budget: it waits no_budget(" + key + ") until lanes." +
+                            key + " is configured",
+                        Json(JsonObject{{"intent", Json(in->def.id)}, {"lane", Json(key)}})});
+        }
+      }
       break;
     }
     case 2: {  // CreateHint
@@ -473,10 +487,135 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
                              {"last_seq", Json(bb_.last_seq())}});
       break;
     }
+    case 14: {  // GetPlan
+      Result<Plan> p = plan();
+      if (p.ok()) {
+        body = plan_to_json(*p);
+      } else {
+        status = p.take_status();
+      }
+      break;
+    }
     default:
       CAIRN_UNREACHABLE();
   }
   if (status.ok() && body.is_null()) body = Json::object();
+}
+
+// ---- the plan -------------------------------------------------------------------------
+
+PlanInput Engine::plan_input() const {
+  PlanInput in;
+  const std::int64_t now_ms = clock_.wall_ms();
+  in.now_ms = now_ms;
+  const AdmissionConfig& a = config_.core.admission;
+  if (a.budgets) {
+    in.lanes = a.lanes;
+    in.default_lane = a.default_lane;
+  } else {
+    // Budgets off: every lane in use is unlimited.
+    in.default_lane = false;
+    const LaneBudget unlimited{config_.plan.limits.concurrency_max,
+                               config_.plan.limits.cost_units_max};
+    for (const auto& [lane, counts] : bb_.lane_counts()) {
+      (void)counts;
+      in.lanes.emplace(lane, unlimited);
+    }
+  }
+  in.first_response_budget_ms = config_.plan.first_response_budget_ms;
+  in.all_responses_budget_ms = config_.plan.all_responses_budget_ms;
+  in.lane_duration_ms = config_.plan.lane_duration_ms;
+  in.default_duration_ms = config_.plan.default_duration_ms;
+  // Live hints, and which of them match each intent.
+  std::vector<const Hint*> live;
+  for (const auto& [id, h] : bb_.hints()) {
+    if (!h.live(now_ms)) continue;
+    live.push_back(&h);
+    PlanHint ph;
+    ph.id = id;
+    const HintEffect& e = h.d.effect;
+    switch (e.type) {
+      case HintEffectType::kDeny:
+        ph.type = PlanHintType::kDeny;
+        break;
+      case HintEffectType::kCap:
+        ph.type = PlanHintType::kCap;
+        ph.n = e.n;
+        break;
+      case HintEffectType::kDefer:
+        ph.type = PlanHintType::kDefer;
+        ph.until = e.until;
+        break;
+      case HintEffectType::kPriority:
+        ph.type = PlanHintType::kPriority;
+        ph.delta = e.n;
+        break;
+      case HintEffectType::kRequire:
+        ph.type = PlanHintType::kRequire;
+        ph.fact_kind = e.fact_kind;
+        break;
+    }
+    in.hints.push_back(std::move(ph));
+  }
+  std::vector<std::pair<std::string, std::string>> kinds;  // (kind, lane) pairs seen
+  for (const auto& [id, intent] : bb_.intents()) {
+    const IntentState st = intent.st.state;
+    if (st != IntentState::kOpen && st != IntentState::kDeferred && st != IntentState::kClaimed) {
+      continue;
+    }
+    const IntentDef& d = intent.def;
+    PlanIntent pi;
+    pi.id = id;
+    pi.kind = d.kind;
+    pi.lane = d.lane;
+    pi.provider = d.provider;
+    pi.cost_units = d.cost_units;
+    pi.priority = d.priority;
+    pi.created_seq = d.created_seq;
+    pi.created_at = d.created_at;
+    pi.requires_ = d.requires_;
+    pi.identity = d.identity;
+    pi.stale_after_ms = d.stale_after_ms;
+    pi.state = st == IntentState::kOpen       ? PlanIntentState::kOpen
+               : st == IntentState::kDeferred ? PlanIntentState::kDeferred
+                                              : PlanIntentState::kClaimed;
+    pi.not_before = intent.st.not_before;
+    if (st == IntentState::kClaimed) {
+      auto c = claimed_at_.find(id);
+      pi.claimed_at = c != claimed_at_.end() ? c->second : 0;
+    }
+    for (const Hint* h : live) {
+      if (h->d.selector.matches(d)) pi.hints.push_back(h->d.id);
+    }
+    kinds.emplace_back(d.kind, d.lane);
+    in.intents.push_back(std::move(pi));
+  }
+  std::sort(kinds.begin(), kinds.end());
+  kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+  for (const auto& [kind, lane] : kinds) {
+    if (auto e = latency_.get(kind, lane); e && e->warm()) {
+      const auto ms = static_cast<std::int64_t>(e->srtt_ms + 0.5);
+      in.estimates.emplace(std::make_pair(kind, lane),
+                           std::clamp<std::int64_t>(ms, 1, config_.plan.limits.duration_ms_max));
+    }
+  }
+  return in;
+}
+
+Result<Plan> Engine::plan() const {
+  return compute_plan(plan_input(), bb_.plan_facts(), config_.plan.limits);
+}
+
+void Engine::notice(Notice n) {
+  if (notices_.size() >= config_.notices_max) notices_.pop_front();
+  notices_.push_back(std::move(n));
+}
+
+std::vector<Notice> Engine::take_notices() {
+  std::vector<Notice> out(std::make_move_iterator(notices_.begin()),
+                          std::make_move_iterator(notices_.end()));
+  notices_.clear();
+  return out;
 }
 
 void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::uint32_t races) {
@@ -580,8 +719,8 @@ void Engine::fail_all(std::vector<Pending>& replies, const Status& why,
 bool Engine::work_may_have_appeared(const std::vector<Event>& events) const {
   for (const Event& e : events) {
     if (e.type == ev::kIntentCreated || e.type == ev::kIntentReleased ||
-        e.type == ev::kIntentExpired || e.type == ev::kIntentFailed || e.type == ev::kHintRevoked ||
-        e.type == ev::kHintExpired || e.type == ev::kFactRecorded ||
+        e.type == ev::kIntentReady || e.type == ev::kIntentExpired || e.type == ev::kIntentFailed ||
+        e.type == ev::kHintRevoked || e.type == ev::kHintExpired || e.type == ev::kFactRecorded ||
         e.type == ev::kIntentConcluded || e.type == ev::kIntentCancelled ||
         e.type == ev::kIntentDead) {
       return true;  // new or freed work, a lifted gate, or a freed lease slot

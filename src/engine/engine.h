@@ -145,10 +145,12 @@ struct GetHint {
   std::string hint;
 };
 struct GetState {};
+// The admission plan of the current state (plan/plan.h; GET /v1/plan).
+struct GetPlan {};
 
 using Command =
     std::variant<PostFact, CreateIntent, CreateHint, Claim, ClaimNext, Heartbeat, Conclude, Fail,
-                 Release, Cancel, RevokeHint, GetIntent, GetHint, GetState>;
+                 Release, Cancel, RevokeHint, GetIntent, GetHint, GetState, GetPlan>;
 
 // "post_fact", "claim", ... (for counters, logs and traces).
 std::string_view command_name(const Command& c);
@@ -191,9 +193,29 @@ struct PollResult {
   std::optional<std::int64_t> next_deadline;
 };
 
+// What the plan (GET /v1/plan) estimates with; budgets are core.admission.
+struct PlanSettings {
+  std::int64_t first_response_budget_ms = 0;  // 0: kDefaultFirstResponseBudgetMs
+  std::int64_t all_responses_budget_ms = 0;   // 0: kDefaultAllResponsesBudgetMs
+  // A duration per budget key or lane for kinds whose latency is not warm yet.
+  std::map<std::string, std::int64_t, std::less<>> lane_duration_ms;
+  std::int64_t default_duration_ms = 0;  // 0: kDefaultDurationMs
+  PlanLimits limits;
+};
+
+// Something the operator must hear about (the shell logs it), e.g. an intent
+// created in a lane without a budget.
+struct Notice {
+  std::string code;  // "no_budget"
+  std::string message;
+  Json details;
+};
+
 struct EngineConfig {
   CoreConfig core;
-  std::size_t ingress_max = 10'000;            // queued requests; past it: overloaded
+  PlanSettings plan;
+  std::size_t notices_max = 1'000;   // kept until the shell takes them; the oldest are dropped
+  std::size_t ingress_max = 10'000;  // queued requests; past it: overloaded
   std::size_t commands_per_cycle_max = 1'024;  // requests dispatched per cycle
   std::size_t claim_next_max = 256;            // claims one ClaimNext may return
   std::size_t claim_filter_items_max = 64;     // kinds, and lanes, one ClaimNext may name
@@ -278,6 +300,14 @@ class Engine {
                                                  store::Store& store, std::int64_t now_wall_ms);
 
   // ---- introspection ------------------------------------------------------------------------
+  // The admission plan as of now: every open and deferred intent with its one
+  // reason, waves and estimates (durations from the latency tracker once warm).
+  Result<Plan> plan() const;
+  // The planner's input for the current state (what plan() plans).
+  PlanInput plan_input() const;
+  // Notices since the last call, oldest first.
+  std::vector<Notice> take_notices();
+
   const Blackboard& blackboard() const { return bb_; }
   bool canary() const { return canary_; }
   const Counters& counters() const { return counters_; }
@@ -390,6 +420,8 @@ class Engine {
   RecordRing records_;
   Counters counters_;
   std::map<std::string, std::int64_t, std::less<>> claimed_at_;  // intent → claim wall ms
+  std::deque<Notice> notices_;
+  void notice(Notice n);
   // Duplicates of in-flight keyed requests: (caller \x1f key) → request ids.
   std::map<std::string, std::vector<RequestId>, std::less<>> waiting_;
 };

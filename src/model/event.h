@@ -25,6 +25,13 @@ inline constexpr std::string_view kIntentDead = "intent.dead";
 inline constexpr std::string_view kIntentReleased = "intent.released";
 inline constexpr std::string_view kIntentExpired = "intent.expired";  // lease ran out
 inline constexpr std::string_view kIntentCancelled = "intent.cancelled";
+// Admission (docs/planner.md): a dependency is not ready (open → deferred),
+// every dependency is ready again (deferred → open), the intent outlived
+// stale_after_ms, or a better intent with the same (lane, identity) took its place.
+inline constexpr std::string_view kIntentDeferred = "intent.deferred";
+inline constexpr std::string_view kIntentReady = "intent.ready";
+inline constexpr std::string_view kIntentStale = "intent.stale";
+inline constexpr std::string_view kIntentCoalesced = "intent.coalesced";
 inline constexpr std::string_view kHintCreated = "hint.created";
 inline constexpr std::string_view kHintRevoked = "hint.revoked";
 inline constexpr std::string_view kHintExpired = "hint.expired";

@@ -24,6 +24,10 @@ std::string_view state_name(IntentState s) {
       return "dead";
     case IntentState::kCancelled:
       return "cancelled";
+    case IntentState::kStale:
+      return "stale";
+    case IntentState::kCoalesced:
+      return "coalesced";
   }
   CAIRN_UNREACHABLE();
 }
@@ -75,6 +79,10 @@ Status normalize_intent_draft(IntentDraft& d, const ModelLimits& limits) {
   if (d.lane.empty()) d.lane = std::string(kDefaultLane);
   CAIRN_RETURN_IF_ERROR(check_name("lane", d.lane, limits));
   if (!d.identity.empty()) CAIRN_RETURN_IF_ERROR(check_name("identity", d.identity, limits));
+  if (!d.provider.empty()) CAIRN_RETURN_IF_ERROR(check_name("provider", d.provider, limits));
+  if (d.cost_units == 0) d.cost_units = 1;
+  CAIRN_RETURN_IF_ERROR(in_range("cost_units", d.cost_units, 1, limits.cost_units_max));
+  CAIRN_RETURN_IF_ERROR(in_range("stale_after_ms", d.stale_after_ms, 0, limits.stale_after_ms_max));
   if (d.from_facts.empty()) {
     return invalid("an intent must be grounded in at least one fact (from_facts)", "not_grounded",
                    Json(JsonObject{{"field", Json("from_facts")}}));
@@ -103,17 +111,20 @@ Status normalize_intent_draft(IntentDraft& d, const ModelLimits& limits) {
 Result<IntentDraft> intent_draft_from_json(const Json& obj, std::string_view default_creator) {
   CAIRN_RETURN_IF_ERROR(expect_object(obj, "intent"));
   CAIRN_RETURN_IF_ERROR(reject_unknown_fields(
-      obj, {"id", "kind", "spec", "from_facts", "lane", "priority", "identity", "requires",
-            "lease_ttl_ms", "max_attempts", "creator"}));
+      obj, {"id", "kind", "spec", "from_facts", "lane", "provider", "cost_units", "priority",
+            "identity", "requires", "stale_after_ms", "lease_ttl_ms", "max_attempts", "creator"}));
   IntentDraft d;
   CAIRN_RETURN_IF_ERROR(read_string(obj, "id", d.id, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_string(obj, "kind", d.kind));
   CAIRN_RETURN_IF_ERROR(read_value(obj, "spec", d.spec, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_string_array(obj, "from_facts", d.from_facts));
   CAIRN_RETURN_IF_ERROR(read_string(obj, "lane", d.lane, Presence::kOptional));
+  CAIRN_RETURN_IF_ERROR(read_string(obj, "provider", d.provider, Presence::kOptional));
+  CAIRN_RETURN_IF_ERROR(read_int(obj, "cost_units", d.cost_units, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_int(obj, "priority", d.priority, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_string(obj, "identity", d.identity, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_string_array(obj, "requires", d.requires_, Presence::kOptional));
+  CAIRN_RETURN_IF_ERROR(read_int(obj, "stale_after_ms", d.stale_after_ms, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_int(obj, "lease_ttl_ms", d.lease_ttl_ms, Presence::kOptional));
   CAIRN_RETURN_IF_ERROR(read_int(obj, "max_attempts", d.max_attempts, Presence::kOptional));
   d.creator = std::string(default_creator);
@@ -159,15 +170,18 @@ Json intent_to_json(const Intent& in) {
   const IntentDef& d = in.def;
   const IntentStatus& s = in.st;
   JsonObject o;
-  o.reserve(22);
+  o.reserve(26);
   o.emplace_back("id", Json(d.id));
   o.emplace_back("kind", Json(d.kind));
   o.emplace_back("spec", d.spec);
   o.emplace_back("from_facts", string_array(d.from_facts));
   o.emplace_back("lane", Json(d.lane));
+  o.emplace_back("provider", d.provider.empty() ? Json() : Json(d.provider));
+  o.emplace_back("cost_units", Json(d.cost_units));
   o.emplace_back("priority", Json(d.priority));
   o.emplace_back("identity", d.identity.empty() ? Json() : Json(d.identity));
   o.emplace_back("requires", string_array(d.requires_));
+  o.emplace_back("stale_after_ms", Json(d.stale_after_ms));
   o.emplace_back("lease_ttl_ms", Json(d.lease_ttl_ms));
   o.emplace_back("max_attempts", Json(d.max_attempts));
   o.emplace_back("creator", Json(d.creator));
@@ -180,6 +194,7 @@ Json intent_to_json(const Intent& in) {
   o.emplace_back("not_before", s.not_before == 0 ? Json() : Json(s.not_before));
   o.emplace_back("result", s.result.empty() ? Json() : Json(s.result));
   o.emplace_back("last_error", s.last_error.empty() ? Json() : Json(s.last_error));
+  o.emplace_back("coalesced_into", s.coalesced_into.empty() ? Json() : Json(s.coalesced_into));
   o.emplace_back("updated_at", Json(s.updated_at));
   return Json(std::move(o));
 }
@@ -204,6 +219,10 @@ std::string encode_intent_def(const IntentDef& d) {
   append_string_member(out, "creator", d.creator);
   append_int_member(out, "created_at", d.created_at);
   append_int_member(out, "created_seq", static_cast<std::int64_t>(d.created_seq));
+  // Admission members (absent in records written before them): only when set.
+  if (!d.provider.empty()) append_string_member(out, "provider", d.provider);
+  if (d.cost_units != 1) append_int_member(out, "cost_units", d.cost_units);
+  if (d.stale_after_ms != 0) append_int_member(out, "stale_after_ms", d.stale_after_ms);
   out += '}';
   return out;
 }
@@ -225,6 +244,9 @@ Result<IntentDef> decode_intent_def(std::string_view bytes) {
   CAIRN_RETURN_IF_ERROR(read_string(r, "creator", d.creator));
   CAIRN_RETURN_IF_ERROR(read_int(r, "created_at", d.created_at));
   CAIRN_RETURN_IF_ERROR(read_uint(r, "created_seq", d.created_seq));
+  CAIRN_RETURN_IF_ERROR(read_string(r, "provider", d.provider, Presence::kOptional));
+  CAIRN_RETURN_IF_ERROR(read_int(r, "cost_units", d.cost_units, Presence::kOptional));
+  CAIRN_RETURN_IF_ERROR(read_int(r, "stale_after_ms", d.stale_after_ms, Presence::kOptional));
   return d;
 }
 
@@ -242,6 +264,7 @@ std::string encode_intent_status(const IntentStatus& s) {
   append_string_member(out, "result", s.result);
   append_string_member(out, "last_error", s.last_error);
   append_int_member(out, "updated_at", s.updated_at);
+  if (!s.coalesced_into.empty()) append_string_member(out, "coalesced_into", s.coalesced_into);
   out += '}';
   return out;
 }
@@ -263,6 +286,7 @@ Result<IntentStatus> decode_intent_status(std::string_view bytes) {
   CAIRN_RETURN_IF_ERROR(read_string(r, "result", s.result));
   CAIRN_RETURN_IF_ERROR(read_string(r, "last_error", s.last_error));
   CAIRN_RETURN_IF_ERROR(read_int(r, "updated_at", s.updated_at));
+  CAIRN_RETURN_IF_ERROR(read_string(r, "coalesced_into", s.coalesced_into, Presence::kOptional));
   return s;
 }
 

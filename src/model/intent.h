@@ -25,13 +25,16 @@ enum class IntentState : std::uint8_t {
   kConcluded,  // terminal: a result fact is recorded
   kDead,       // terminal: attempts exhausted or a non-retryable failure
   kCancelled,  // terminal: cancelled by its creator
+  kStale,      // terminal: open or deferred for longer than stale_after_ms
+  kCoalesced,  // terminal: replaced by a better intent with the same (lane, identity)
 };
-inline constexpr int kIntentStateCount = 6;
+inline constexpr int kIntentStateCount = 8;
 
 std::string_view state_name(IntentState s);
 std::optional<IntentState> parse_state(std::string_view name);
 inline bool is_terminal(IntentState s) {
-  return s == IntentState::kConcluded || s == IntentState::kDead || s == IntentState::kCancelled;
+  return s == IntentState::kConcluded || s == IntentState::kDead || s == IntentState::kCancelled ||
+         s == IntentState::kStale || s == IntentState::kCoalesced;
 }
 
 inline constexpr std::string_view kDefaultLane = "default";
@@ -43,9 +46,12 @@ struct IntentDraft {
   Json spec = Json::object();
   std::vector<std::string> from_facts;
   std::string lane = std::string(kDefaultLane);
+  std::string provider;         // optional: charged to budget "lane/provider" when configured
+  std::int64_t cost_units = 0;  // 0 → 1; what the intent uses of its budget's max_cost_units
   std::int64_t priority = 0;
   std::string identity;                // optional coalescing key
-  std::vector<std::string> requires_;  // optional dependency keys
+  std::vector<std::string> requires_;  // optional dependency keys (plan/plan.h DependencyKey)
+  std::int64_t stale_after_ms = 0;     // 0 = never stale
   std::int64_t lease_ttl_ms = 0;       // 0 → ModelLimits::lease_ttl_ms_default
   std::int64_t max_attempts = 0;       // 0 → ModelLimits::max_attempts_default
   std::string creator;
@@ -63,9 +69,12 @@ struct IntentDef {
   Json spec;
   std::vector<std::string> from_facts;
   std::string lane;
+  std::string provider;
+  std::int64_t cost_units = 1;
   std::int64_t priority = 0;
   std::string identity;
   std::vector<std::string> requires_;
+  std::int64_t stale_after_ms = 0;
   std::int64_t lease_ttl_ms = 0;
   std::int64_t max_attempts = 0;
   std::string creator;
@@ -82,6 +91,7 @@ struct IntentStatus {
   std::int64_t not_before = 0;        // wall ms; claimable from then (after a failure)
   std::string result;                 // fact id (concluded only)
   std::string last_error;             // detail of the last failure
+  std::string coalesced_into;         // the intent that took its place (coalesced only)
   std::int64_t updated_at = 0;        // wall ms of the last transition
 
   friend bool operator==(const IntentStatus&, const IntentStatus&) = default;

@@ -33,6 +33,10 @@ struct ModelLimits {
   std::int64_t max_attempts_max = 1000;
   std::int64_t max_attempts_default = 3;
   std::int64_t hint_cap_max = 1'000'000;
+  // An intent's cost against its lane budget (default 1).
+  std::int64_t cost_units_max = 1'000'000;
+  // An intent's stale_after_ms (0 = never stale): at most a year.
+  std::int64_t stale_after_ms_max = 365LL * 24 * 3600 * 1000;
 };
 
 }  // namespace cairn

@@ -104,6 +104,56 @@ std::string backing_off(CoreEnv& e) {
   return id;
 }
 
+// Admission setups: an intent created with extra draft fields; committed.
+std::string admitted_intent(CoreEnv& e, std::vector<std::string> requires_,
+                            std::string identity = "", std::int64_t stale_after_ms = 0) {
+  IntentDraft d = e.draft(e.fact("seed", 1000 + static_cast<int>(e.bb.intent_count())));
+  d.requires_ = std::move(requires_);
+  d.identity = std::move(identity);
+  d.stale_after_ms = stale_after_ms;
+  auto r = e.bb.create_intent(std::move(d));
+  CAIRN_ASSERT_MSG(r.ok(), r.status().to_string().c_str());
+  CAIRN_ASSERT(e.flush().ok());
+  return r->id;
+}
+std::string waits_for_review(CoreEnv& e) {
+  return admitted_intent(e, {"kind:review"});
+}
+std::string fresh_review_for_1s(CoreEnv& e) {
+  e.fact("review");
+  return admitted_intent(e, {"kind:review@1s"});
+}
+std::string goes_stale(CoreEnv& e) {
+  return admitted_intent(e, {}, "", 5'000);
+}
+std::string deferred_goes_stale(CoreEnv& e) {
+  return admitted_intent(e, {"kind:review"}, "", 5'000);
+}
+std::string identity_x(CoreEnv& e) {
+  return admitted_intent(e, {}, "x");
+}
+std::string deferred_identity_x(CoreEnv& e) {
+  return admitted_intent(e, {"kind:review"}, "x");
+}
+Status tick_after(CoreEnv& e, std::int64_t ms) {
+  e.clock.advance_ms(ms);
+  e.bb.tick();
+  return Status();
+}
+// Not committed: the step's own flush carries the events.
+Status newer_identity_x(CoreEnv& e, const std::string&) {
+  IntentDraft d = e.draft(e.fact("seed", 2000));
+  d.identity = "x";
+  return e.bb.create_intent(std::move(d)).status();
+}
+Status post_review(CoreEnv& e, const std::string&) {
+  FactBody b;
+  b.kind = "review";
+  b.content = Json(JsonObject{{"ok", Json(true)}});
+  b.creator = "tester";
+  return e.bb.post_fact(std::move(b)).status();
+}
+
 Status claim_a2(CoreEnv& e, const std::string& id) {
   return e.bb.claim(id, "a2").status();
 }
@@ -270,6 +320,50 @@ const Step kSteps[] = {
      "invalid_state", IntentState::kConcluded, nullptr},
     {"cancel dead", dead, [](CoreEnv& e, const std::string& id) { return e.bb.cancel(id, "alice"); },
      Code::kConflict, "invalid_state", IntentState::kDead, nullptr},
+    // -- admission
+    {"created with a missing dependency is deferred", waits_for_review,
+     [](CoreEnv& e, const std::string& id) { return e.bb.cancel(id, "alice"); }, Code::kOk, "",
+     IntentState::kCancelled, "intent.cancelled"},
+    {"claim deferred", waits_for_review, claim_a1, Code::kConflict, "deferred",
+     IntentState::kDeferred, nullptr},
+    {"the fact it waits on makes it open", waits_for_review, post_review, Code::kOk, "", IntentState::kOpen, "intent.ready"},
+    {"a fact of another kind leaves it deferred", waits_for_review,
+     [](CoreEnv& e, const std::string&) {
+       e.fact("other");
+       return Status();
+     },
+     Code::kOk, "", IntentState::kDeferred, nullptr},
+    {"a readiness TTL running out defers", fresh_review_for_1s,
+     [](CoreEnv& e, const std::string&) { return tick_after(e, 1'000); }, Code::kOk, "",
+     IntentState::kDeferred, "intent.deferred"},
+    {"before the readiness TTL ends it stays open", fresh_review_for_1s,
+     [](CoreEnv& e, const std::string&) { return tick_after(e, 999); }, Code::kOk, "",
+     IntentState::kOpen, nullptr},
+    {"open past stale_after_ms is stale", goes_stale,
+     [](CoreEnv& e, const std::string&) { return tick_after(e, 5'000); }, Code::kOk, "",
+     IntentState::kStale, "intent.stale"},
+    {"deferred past stale_after_ms is stale", deferred_goes_stale,
+     [](CoreEnv& e, const std::string&) { return tick_after(e, 5'000); }, Code::kOk, "",
+     IntentState::kStale, "intent.stale"},
+    {"claim stale", [](CoreEnv& e) {
+       auto id = goes_stale(e);
+       CAIRN_ASSERT(tick_after(e, 5'000).ok());
+       CAIRN_ASSERT(e.flush().ok());
+       return id;
+     },
+     claim_a1, Code::kConflict, "invalid_state", IntentState::kStale, nullptr},
+    {"a newer intent with the same identity coalesces it", identity_x, newer_identity_x,
+     Code::kOk, "", IntentState::kCoalesced, "intent.coalesced"},
+    {"a newer intent coalesces a deferred one", deferred_identity_x, newer_identity_x, Code::kOk,
+     "", IntentState::kCoalesced, "intent.coalesced"},
+    {"cancel coalesced", [](CoreEnv& e) {
+       auto id = identity_x(e);
+       CAIRN_ASSERT(newer_identity_x(e, id).ok());
+       CAIRN_ASSERT(e.flush().ok());
+       return id;
+     },
+     [](CoreEnv& e, const std::string& id) { return e.bb.cancel(id, "alice"); }, Code::kConflict,
+     "invalid_state", IntentState::kCoalesced, nullptr},
 };
 
 class LifecycleStep : public ::testing::TestWithParam<Step> {};
