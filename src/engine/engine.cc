@@ -585,9 +585,11 @@ Result<std::vector<HintDraft>> Engine::rule_hints(const FactBody& fact) const {
   drafts = hints_for_fact(*g, fact, canon->id, clock_.wall_ms());
   for (const HintDraft& d : drafts) {
     if (Status s = validate_hint_draft(d, config_.core.limits); !s.ok()) {
-      return invalid("a contract rule emits an invalid hint for this fact: " + s.message(),
-                     "invalid_rule_hint",
-                     Json(JsonObject{{"hint", Json(d.id)}, {"error", status_to_json(s)}}));
+      // The loader checks rules against the same bounds: a contract bug,
+      // not the caller's; nothing is recorded.
+      return internal_error("a contract rule emits an invalid hint for this fact: " + s.message(),
+                            "invalid_rule_hint",
+                            Json(JsonObject{{"hint", Json(d.id)}, {"error", status_to_json(s)}}));
     }
     if (bb_.hint(d.id) != nullptr) {
       return conflict("the hint " + d.id + " a contract rule emits for this fact already exists",
