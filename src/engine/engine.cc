@@ -408,7 +408,7 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
       // current claim (the intent stays claimed); rules fire on the result
       // fact like on a posted one. The fact is built as the blackboard will.
       std::vector<HintDraft> drafts;
-      if (const Intent* in = bb_.intent(c.intent); in != nullptr && governance() != nullptr) {
+      if (const Intent* in = governance() != nullptr ? bb_.intent(c.intent) : nullptr) {
         if (in->st.state == IntentState::kClaimed && in->st.holder == r.caller &&
             in->st.epoch == c.epoch) {
           status = check_result(*governance(), in->def.kind, c.result);
@@ -578,7 +578,12 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::
 Result<std::vector<HintDraft>> Engine::rule_hints(const FactBody& fact) const {
   std::vector<HintDraft> drafts;
   const Governance* g = governance();
-  if (g == nullptr || g->rules.empty()) return drafts;
+  if (g == nullptr) return drafts;
+  // Most facts match no rule: decide that before hashing the fact.
+  const bool fires = std::any_of(g->rules.begin(), g->rules.end(), [&](const GovernanceRule& r) {
+    return rule_matches(r, fact.kind, fact.content);
+  });
+  if (!fires) return drafts;
   // An invalid fact is refused by the blackboard; a repeat fires nothing.
   auto canon = canonicalize_fact(fact, config_.core.limits);
   if (!canon.ok() || bb_.has_fact(canon->id)) return drafts;
