@@ -1,10 +1,11 @@
 // cairnd — the cairn server: HTTP/JSON API over the engine and embedded SQLite.
 //
 //   cairnd [--data DIR] [--store postgres://...] [--node NAME] [--listen HOST:PORT]
-//          [--config FILE] [--log-level LEVEL]
+//          [--config FILE] [--contract FILE] [--log-level LEVEL]
 //
 // Flags override the config file; defaults are SQLite in ./cairn-data and
-// 127.0.0.1:7400. SIGTERM / SIGINT shut down cleanly (exit 0). CLI11 is
+// 127.0.0.1:7400. SIGTERM / SIGINT shut down cleanly (exit 0); SIGHUP
+// reloads the contract (docs/governance.md). CLI11 is
 // included here only: it is a heavy header.
 #include <CLI/CLI.hpp>
 
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   std::string listen;
   std::string config_path;
   std::string log_level;
+  std::string contract;
   app.add_option("--data", data, "data directory (default ./cairn-data)");
   app.add_option("--store", store,
                  "postgres://... to keep the blackboard in PostgreSQL (default: SQLite in --data)");
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
                  "this node's name: several cairnd nodes share the PostgreSQL --store");
   app.add_option("--listen", listen, "listen address HOST:PORT (default 127.0.0.1:7400)");
   app.add_option("--config", config_path, "YAML config file");
+  app.add_option("--contract", contract, "governance contract (contract.yaml); reloaded on SIGHUP");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   CLI11_PARSE(app, argc, argv);
 
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   if (!store.empty()) config.store_url = store;
   if (!node.empty()) config.engine.node = node;
   if (!log_level.empty()) config.log_level = log_level;
+  if (!contract.empty()) config.contract_path = contract;
   if (!listen.empty()) {
     cairn::Status s = cairn::server::parse_listen(listen, config.listen_host, config.listen_port);
     if (!s.ok()) {

@@ -338,12 +338,18 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
     case 0: {  // PostFact
       FactBody b = std::get_if<PostFact>(&cmd)->body;
       if (b.creator.empty()) b.creator = r.caller;
+      auto drafts = rule_hints(b);  // governance: the hints the fact will cause
+      if (!drafts.ok()) {
+        status = drafts.take_status();
+        break;
+      }
       fill(bb_.post_fact(std::move(b)), [](const PostFactReply& p) {
         return Json(JsonObject{{"id", Json(p.id)},
                                {"seq", Json(p.seq)},
                                {"recorded_at", Json(p.recorded_at)},
                                {"created", Json(p.created)}});
       });
+      if (status.ok()) body.set("hints", emit_rule_hints(*drafts));
       break;
     }
     case 1: {  // CreateIntent
@@ -412,9 +418,39 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
     }
     case 6: {  // Conclude
       const Conclude& c = *std::get_if<Conclude>(&cmd);
+      // Governance: result checks refuse a bad result of the holder's
+      // current claim (the intent stays claimed); rules fire on the result
+      // fact like on a posted one. The fact is built as the blackboard will.
+      std::vector<HintDraft> drafts;
+      if (const Intent* in = governance() != nullptr ? bb_.intent(c.intent) : nullptr) {
+        if (in->st.state == IntentState::kClaimed && in->st.holder == r.caller &&
+            in->st.epoch == c.epoch) {
+          status = check_result(*governance(), in->def.kind, c.result);
+          if (!status.ok()) {
+            counters_.add("governance.result_check_failed");
+            break;
+          }
+        }
+        FactBody fact = c.result;
+        fact.creator = r.caller;
+        fact.derived_from = in->def.from_facts;
+        for (const std::string& extra : c.result.derived_from) {
+          if (std::find(fact.derived_from.begin(), fact.derived_from.end(), extra) ==
+              fact.derived_from.end()) {
+            fact.derived_from.push_back(extra);
+          }
+        }
+        auto d = rule_hints(fact);
+        if (!d.ok()) {
+          status = d.take_status();
+          break;
+        }
+        drafts = std::move(d).value();
+      }
       fill(bb_.conclude(c.intent, r.caller, c.epoch, c.result), [](const ConcludeReply& cr) {
         return Json(JsonObject{{"result", Json(cr.result)}, {"state", Json("concluded")}});
       });
+      if (status.ok()) body.set("hints", emit_rule_hints(drafts));
       break;
     }
     case 7: {  // Fail
@@ -485,6 +521,7 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
                              {"lanes", Json(std::move(lanes))},
                              {"facts", Json(static_cast<std::uint64_t>(bb_.fact_count()))},
                              {"last_seq", Json(bb_.last_seq())}});
+      if (governance() != nullptr) body.set("contract", governance_identity(*governance()));
       break;
     }
     case 14: {  // GetPlan
@@ -673,6 +710,51 @@ void Engine::dispatch(Request& r, std::vector<Pending>& out, bool resumed, std::
     if (keyed) p.idempotency_key = std::move(r.idempotency_key);
   }
   out.push_back(std::move(p));
+}
+
+// ---- governance --------------------------------------------------------------------
+
+Result<std::vector<HintDraft>> Engine::rule_hints(const FactBody& fact) const {
+  std::vector<HintDraft> drafts;
+  const Governance* g = governance();
+  if (g == nullptr) return drafts;
+  // Most facts match no rule: decide that before hashing the fact.
+  const bool fires = std::any_of(g->rules.begin(), g->rules.end(), [&](const GovernanceRule& r) {
+    return rule_matches(r, fact.kind, fact.content);
+  });
+  if (!fires) return drafts;
+  // An invalid fact is refused by the blackboard; a repeat fires nothing.
+  auto canon = canonicalize_fact(fact, config_.core.limits);
+  if (!canon.ok() || bb_.has_fact(canon->id)) return drafts;
+  drafts = hints_for_fact(*g, fact, canon->id, clock_.wall_ms());
+  for (const HintDraft& d : drafts) {
+    if (Status s = validate_hint_draft(d, config_.core.limits); !s.ok()) {
+      // The loader checks rules against the same bounds: a contract bug,
+      // not the caller's; nothing is recorded.
+      return internal_error("a contract rule emits an invalid hint for this fact: " + s.message(),
+                            "invalid_rule_hint",
+                            Json(JsonObject{{"hint", Json(d.id)}, {"error", status_to_json(s)}}));
+    }
+    if (bb_.hint(d.id) != nullptr) {
+      return conflict("the hint " + d.id + " a contract rule emits for this fact already exists",
+                      "id_exists", Json(JsonObject{{"hint", Json(d.id)}}));
+    }
+  }
+  return drafts;
+}
+
+Json Engine::emit_rule_hints(std::vector<HintDraft>& drafts) {
+  JsonArray ids;
+  for (HintDraft& d : drafts) {
+    // rule_hints() checked every way create_hint can refuse it, and the fact
+    // it derives from was recorded just now.
+    auto h = bb_.create_hint(std::move(d));
+    CAIRN_ASSERT_MSG(h.ok(), "a checked contract hint was refused");
+    counters_.add("governance.hints_emitted");
+    ids.emplace_back(h->id);
+  }
+  drafts.clear();
+  return Json(std::move(ids));
 }
 
 // ---- releasing replies ----------------------------------------------------------------

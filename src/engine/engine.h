@@ -80,6 +80,7 @@
 #include <vector>
 
 #include "core/blackboard.h"
+#include "engine/governance.h"
 #include "engine/primitives.h"
 #include "model/clock.h"
 #include "model/rng.h"
@@ -239,6 +240,9 @@ struct EngineConfig {
   // Shared mode: times one request is run again after losing a race to
   // another node's commit before it is answered conflict/lost_race.
   std::uint32_t lost_races_max = 16;
+  // The contract in force (engine/governance.h); null: none. Replaced with
+  // Engine::set_governance.
+  std::shared_ptr<const Governance> governance;
 };
 
 class Engine {
@@ -288,6 +292,14 @@ class Engine {
   // when `id` is not parked (still queued, already dispatched or answered):
   // then it runs its course.
   bool abandon(RequestId id);
+
+  // Replaces the contract in force (null: none). It applies from the next
+  // command dispatched; a command already answered keeps the outcome it had.
+  // Rules fire on newly recorded facts (PostFact, and Conclude's result) in
+  // the fact's own commit; result checks refuse a Conclude before the
+  // blackboard sees it (the intent stays claimed). See governance.h.
+  void set_governance(std::shared_ptr<const Governance> g) { config_.governance = std::move(g); }
+  const Governance* governance() const { return config_.governance.get(); }
 
   // ---- snapshot / restore --------------------------------------------------------
   // The engine's own in-memory state (framework tables, rng, counters,
@@ -385,6 +397,13 @@ class Engine {
   void requeue_unrecord(Inflight& f);
   Status load_idempotency(store::Store& store);
   bool work_may_have_appeared(const std::vector<Event>& events) const;
+  // Governance: the hints the rules emit for `fact` if it is recorded now
+  // (none when it exists already), each checked so that creating it after
+  // the fact cannot fail; an error refuses the command before it changes
+  // anything.
+  Result<std::vector<HintDraft>> rule_hints(const FactBody& fact) const;
+  // Creates the hints of rule_hints() once the fact is recorded; their ids.
+  Json emit_rule_hints(std::vector<HintDraft>& drafts);
 
   EngineConfig config_;
   SimClock clock_;

@@ -283,6 +283,20 @@ Result<std::string> Api::agent_of(const Principal& p, const Json& body) {
   return agent;
 }
 
+Status Api::schema_gate(const Principal& p, const FactBody& fact) const {
+  if (!contract_ || schema_allows(*contract_, p.scope, fact.kind, fact.content_type)) {
+    return Status();
+  }
+  const std::string scope(scope_name(p.scope));
+  return forbidden("the contract's schema does not let the '" + scope +
+                       "' scope post facts of kind " + fact.kind + " with content type " +
+                       fact.content_type,
+                   "schema_denied",
+                   Json(JsonObject{{"kind", Json(fact.kind)},
+                                   {"content_type", Json(fact.content_type)},
+                                   {"scope", Json(scope)}}));
+}
+
 Result<std::vector<Event>> Api::events_after(std::uint64_t after, std::size_t limit) {
   return Blackboard::read_events(reader_, after, limit);
 }
@@ -441,8 +455,14 @@ Planned Api::plan(const HttpRequest& req) {
       return out;
     }
     if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
-    return create(fact_body_from_json,
-                  [](auto d) { return engine::Command(engine::PostFact{std::move(d)}); });
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    auto creator = creator_of(ctx->p, ctx->body);
+    if (!creator.ok()) return fail(creator.take_status());
+    auto fact = fact_body_from_json(ctx->body, *creator);
+    if (!fact.ok()) return fail(fact.take_status());
+    if (Status s = schema_gate(ctx->p, *fact); !s.ok()) return fail(std::move(s));
+    return engine_call(engine::PostFact{std::move(fact).value()}, *creator, true);
   }
   if (res == "facts" && n == 3) {
     out.route = "GET /v1/facts/{id}";
@@ -524,6 +544,7 @@ Planned Api::plan(const HttpRequest& req) {
         return fail(forbidden("a result's creator is the concluding agent", "impersonation",
                               Json(JsonObject{{"field", Json("result.creator")}})));
       }
+      if (Status g = schema_gate(ctx->p, *body); !g.ok()) return fail(std::move(g));
       return engine_call(engine::Conclude{id, epoch, std::move(body).value()}, *agent, false);
     }
     if (verb == "fail") {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -20,6 +21,7 @@
 #include "engine/engine.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/contract.h"
 #include "server/http_types.h"
 #include "server/metrics.h"
 #include "store/store.h"
@@ -54,6 +56,10 @@ class Api {
   // The last durable event sequence number (0 when none).
   Result<std::uint64_t> last_seq();
 
+  // The contract whose schema gate POST /v1/facts and conclude results pass
+  // (null: none). io thread only, like plan().
+  void set_contract(std::shared_ptr<const Contract> c) { contract_ = std::move(c); }
+
   // Every route the server answers, as "METHOD /path" (docs and spec tests).
   static std::vector<std::string> routes();
 
@@ -66,6 +72,10 @@ class Api {
   // The agent a lifecycle call acts as (auth on: the token's name).
   Result<std::string> agent_of(const Principal& p, const Json& body);
 
+  // forbidden/schema_denied when the contract's schema gate refuses `scope`
+  // a fact of `kind` and `content_type`.
+  Status schema_gate(const Principal& p, const FactBody& fact) const;
+
   HttpResponse get_fact(std::string_view id);
   HttpResponse list_facts(const std::string& query);
   HttpResponse list_intents(const std::string& query);
@@ -77,6 +87,7 @@ class Api {
   Metrics& metrics_;
   store::Store& reader_;
   Auth auth_;
+  std::shared_ptr<const Contract> contract_;
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <exception>
+#include <filesystem>
 
 #include "model/sha256.h"
 
@@ -86,6 +87,13 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
     read_scalar(root, "node", c.engine.node);
     read_scalar(root, "writer_turn_wait_ms", c.writer_turn_wait_ms);
     read_scalar(root, "log_level", c.log_level);
+    if (root["contract"]) {
+      const std::filesystem::path contract = root["contract"].as<std::string>();
+      if (contract.empty()) return invalid("config " + path + ": contract must be a path");
+      c.contract_path = contract.is_absolute()
+                            ? contract.string()
+                            : (std::filesystem::path(path).parent_path() / contract).string();
+    }
     if (const YAML::Node l = root["limits"]) {
       ServerLimits& x = c.limits;
       read_scalar(l, "body_bytes_max", x.body_bytes_max);

@@ -75,6 +75,9 @@ struct ServerConfig {
   // Shared mode: how long a node waits for the cluster's writer turn before
   // it commits optimistically anyway (docs/cluster.md); 0: never wait.
   std::int64_t writer_turn_wait_ms = 200;
+  // The governance contract (docs/governance.md); empty: none. In the config
+  // file a relative path is resolved against the file's directory.
+  std::string contract_path;
   ServerLimits limits;
   engine::EngineConfig engine;
   std::vector<TokenConfig> tokens;
@@ -91,6 +94,7 @@ bool is_loopback_host(std::string_view host);
 //   log_level: info
 //   store: postgres://...      (empty: SQLite in data)
 //   node: n1                   (shared mode on PostgreSQL)
+//   contract: contract.yaml    (relative to this file's directory)
 //   limits: {body_bytes_max: ..., connections_max: ..., caller_rate_per_s: ..., ...}
 //   tokens:
 //     - {name: alice, sha256: <64 hex>, scopes: [agent]}

@@ -14,6 +14,7 @@
 #include "model/json_parse.h"
 #include "model/limits.h"
 #include "model/names.h"
+#include "model/sha256.h"
 
 namespace cairn::server {
 
@@ -447,7 +448,9 @@ Result<Contract> parse_contract(std::string_view yaml, std::string_view file,
   }
   try {
     const YAML::Node root = YAML::Load(std::string(yaml));
-    return parse_root(ctx, root);
+    CAIRN_ASSIGN_OR_RETURN(Contract c, parse_root(ctx, root));
+    c.sha256 = to_hex(sha256(yaml));
+    return c;
   } catch (const YAML::Exception& e) {
     const std::size_t line = e.mark.line < 0 ? 1 : static_cast<std::size_t>(e.mark.line) + 1;
     return at_line(ctx, line, "", e.msg);
@@ -469,6 +472,15 @@ Result<Contract> load_contract_file(const std::string& path, const ContractLimit
     if (text.size() > limits.file_bytes_max) break;
   }
   return parse_contract(text, path, limits);
+}
+
+std::shared_ptr<const engine::Governance> to_governance(const Contract& c) {
+  auto g = std::make_shared<engine::Governance>();
+  g->file = c.file;
+  g->sha256 = c.sha256;
+  g->rules = c.rules;
+  g->result_checks = c.result_checks;
+  return g;
 }
 
 bool pattern_matches(std::string_view pattern, std::string_view name) {

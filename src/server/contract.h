@@ -1,7 +1,8 @@
 // contract.h — the governance contract file, `contract.yaml` (shell).
 //
-// Reads and validates the contract into a plain struct; nothing here acts on
-// it. The format (docs/governance.md has the full reference):
+// Reads and validates the contract into a plain struct. The engine applies
+// its rules and result checks (to_governance, engine/governance.h); the API
+// applies its schema gate (schema_allows). The format (docs/governance.md has the full reference):
 //
 //   version: 1
 //   rules:                       # a posted fact → an emitted hint
@@ -33,11 +34,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/governance.h"
 #include "model/hint.h"
 #include "model/predicate.h"
 #include "model/status.h"
@@ -56,20 +59,10 @@ struct ContractLimits {
   PredicateLimits predicate;
 };
 
-struct ContractRule {
-  std::string name;
-  std::size_t line = 0;  // where the rule starts, 1-based
-  std::string when_kind;
-  std::vector<Predicate> match;
-  // The hint to emit; `effect.until` stays 0 — for defer, `defer_ms` is added
-  // to the triggering fact's time when the rule fires.
-  std::string hint_kind = "contract";
-  HintSelector selector;
-  HintEffect effect;
-  std::int64_t defer_ms = 0;
-  std::int64_t ttl_ms = 0;
-  std::string reason;
-};
+// A rule and a result check are the engine's types (engine/governance.h):
+// the loader fills them, the engine applies them.
+using ContractRule = engine::GovernanceRule;
+using ResultCheck = engine::GovernanceResultCheck;
 
 // Which facts a scope may post. A pattern is a name, a prefix ending in '*'
 // ("ci.*"), or "*" for any.
@@ -79,14 +72,9 @@ struct SchemaGate {
   std::vector<std::string> content_types;
 };
 
-struct ResultCheck {
-  std::size_t line = 0;
-  std::string intent_kind;  // empty: every intent
-  std::vector<Predicate> checks;
-};
-
 struct Contract {
   std::string file;
+  std::string sha256;  // lowercase hex SHA-256 of the file's bytes
   std::vector<ContractRule> rules;
   // Absent section: no gate (everyone may post anything). Present: a scope
   // that is not listed may post nothing.
@@ -99,6 +87,10 @@ Result<Contract> load_contract_file(const std::string& path, const ContractLimit
 // The same from text; `file` names it in errors.
 Result<Contract> parse_contract(std::string_view yaml, std::string_view file,
                                 const ContractLimits& limits = {});
+
+// What the engine applies: the rules and result checks, with the file's name
+// and digest.
+std::shared_ptr<const engine::Governance> to_governance(const Contract& c);
 
 // The schema gate's answer (true when the contract has no schema section).
 bool schema_allows(const Contract& c, Scope scope, std::string_view kind,

@@ -136,6 +136,14 @@ void EngineHost::abandon(engine::RequestId id) {
   cv_.notify_one();
 }
 
+void EngineHost::set_governance(std::shared_ptr<const engine::Governance> g) {
+  {
+    std::lock_guard lock(mu_);
+    governance_ = std::move(g);
+  }
+  cv_.notify_one();
+}
+
 void EngineHost::stop() {
   {
     std::lock_guard lock(mu_);
@@ -182,6 +190,7 @@ void EngineHost::run() {
   std::optional<std::int64_t> deadline;
   std::deque<engine::Request> batch;
   std::vector<engine::RequestId> abandoned;
+  std::optional<std::shared_ptr<const engine::Governance>> governance;
   auto drain = [&] {
     if (shared_ && steady_ms() - clock_synced_at_ >= shared_->clock_sync_interval_ms) {
       sync_clock().ignore();  // on failure the last offset stays
@@ -203,11 +212,14 @@ void EngineHost::run() {
       std::int64_t wait_ms = kIdleWaitMs;
       if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
       auto others_committed = [&] { return notify_gap_ || notified_version_ > caught_up_version_; };
-      if (queue_.empty() && !stopping_ && wait_ms > 0 && !others_committed()) {
+      if (queue_.empty() && !stopping_ && wait_ms > 0 && !others_committed() && !governance_) {
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-          return !queue_.empty() || !abandoned_.empty() || stopping_ || others_committed();
+          return !queue_.empty() || !abandoned_.empty() || stopping_ || others_committed() ||
+                 governance_.has_value();
         });
       }
+      governance.swap(governance_);
+      governance_.reset();
       catching_up = shared_ && others_committed();
       batch.swap(queue_);
       abandoned.swap(abandoned_);
@@ -229,6 +241,9 @@ void EngineHost::run() {
         metrics_.queue_depth.store(0);
       }
     }
+    // A reloaded contract: between two cycles, before this round's requests.
+    if (governance) engine_->set_governance(std::move(*governance));
+    governance.reset();
     if ((turn || catching_up) && !engine_->busy()) catch_up();
     for (engine::Request& r : batch) {
       const engine::RequestId id = r.id;

@@ -80,6 +80,9 @@ class EngineHost {
   // Thread-safe: the client of request `id` went away. A parked long-poll
   // stops waiting (Engine::abandon); otherwise the request runs its course.
   void abandon(engine::RequestId id);
+  // Thread-safe: the engine thread applies `g` (Engine::set_governance)
+  // before the next cycle it runs; requests dispatched from then on see it.
+  void set_governance(std::shared_ptr<const engine::Governance> g);
   // Finishes the queued work (commits included), then joins the thread and
   // closes the database. Idempotent.
   void stop();
@@ -107,6 +110,8 @@ class EngineHost {
   std::condition_variable cv_;
   std::deque<engine::Request> queue_;
   std::vector<engine::RequestId> abandoned_;  // bounded by the requests in flight
+  // A contract waiting to be applied on the engine thread.
+  std::optional<std::shared_ptr<const engine::Governance>> governance_;
   bool stopping_ = false;
   std::thread thread_;
   std::int64_t last_now_ = 0;

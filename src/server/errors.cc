@@ -7,7 +7,8 @@ namespace cairn::server {
 
 namespace {
 
-constexpr std::string_view kUnprocessableReasons[] = {"unknown_reference", "not_grounded"};
+constexpr std::string_view kUnprocessableReasons[] = {"unknown_reference", "not_grounded",
+                                                      "result_check_failed"};
 
 }  // namespace
 

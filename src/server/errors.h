@@ -3,7 +3,8 @@
 //
 //   code / reason                                   HTTP
 //   invalid                                         400
-//   invalid / unknown_reference, not_grounded       422
+//   invalid / unknown_reference, not_grounded,
+//             result_check_failed                   422
 //   invalid / invalid_json, duplicate_key, ...      400
 //   invalid / method_not_allowed                    405 + Allow (details.allow)
 //   invalid / request_timeout                       408

@@ -32,6 +32,7 @@
 #include "backend/postgres/pg_store.h"
 #include "backend/sqlite/sqlite_store.h"
 #include "server/api.h"
+#include "server/contract.h"
 #include "server/engine_host.h"
 #include "server/errors.h"
 #include "server/log.h"
@@ -130,7 +131,8 @@ std::int64_t wall_ms() {
 }  // namespace
 
 struct Server::Impl {
-  explicit Impl(ServerConfig c) : config(std::move(c)), ioc(1), acceptor(ioc), signals(ioc) {}
+  explicit Impl(ServerConfig c)
+      : config(std::move(c)), ioc(1), acceptor(ioc), signals(ioc), hup(ioc) {}
 
   // Destruction order matters: coroutine frames still suspended when the
   // io_context is destroyed run their destructors then, and those touch
@@ -148,6 +150,7 @@ struct Server::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
+  asio::signal_set hup;  // SIGHUP: reload the contract
   std::unique_ptr<store::Store> reader;
   std::unique_ptr<Api> api;
   std::unique_ptr<EngineHost> host;
@@ -157,6 +160,55 @@ struct Server::Impl {
   std::size_t inflight = 0;
   bool stopping = false;
   bool host_stopped = false;
+
+  // ---- the contract ----
+  // Puts `c` in force: the schema gate at once (io thread), the rules and
+  // result checks on the engine thread before its next cycle.
+  void use_contract(std::shared_ptr<const Contract> c) {
+    metrics.set_contract_rules(static_cast<std::int64_t>(c->rules.size()));
+    api->set_contract(c);
+    host->set_governance(to_governance(*c));
+  }
+
+  static Json contract_fields(const Contract& c) {
+    return Json(
+        JsonObject{{"file", Json(c.file)},
+                   {"sha256", Json(c.sha256)},
+                   {"rules", Json(static_cast<std::uint64_t>(c.rules.size()))},
+                   {"result_checks", Json(static_cast<std::uint64_t>(c.result_checks.size()))},
+                   {"schema", Json(c.schema.has_value())}});
+  }
+
+  // SIGHUP (io thread): re-reads the file; a valid one replaces the contract,
+  // an invalid one is refused and the old one stays in force.
+  void reload_contract() {
+    if (stopping) return;
+    if (config.contract_path.empty()) {
+      log(LogLevel::kWarn, "contract reload: no contract is configured (contract:, --contract)");
+      return;
+    }
+    auto loaded = load_contract_file(config.contract_path);
+    if (!loaded.ok()) {
+      metrics.record_contract_reload(false);
+      log(LogLevel::kError, "contract reload failed; the old contract stays in force",
+          Json(JsonObject{{"file", Json(config.contract_path)},
+                          {"error", Json(loaded.status().message())},
+                          {"details", loaded.status().details()}}));
+      return;
+    }
+    auto c = std::make_shared<const Contract>(std::move(loaded).value());
+    metrics.record_contract_reload(true);
+    log(LogLevel::kInfo, "contract reloaded", contract_fields(*c));
+    use_contract(std::move(c));
+  }
+
+  void wait_for_hup() {
+    hup.async_wait([this](const beast::error_code& ec, int) {
+      if (ec) return;
+      reload_contract();
+      wait_for_hup();
+    });
+  }
 
   // ---- engine thread → io thread ----
   void deliver(engine::RequestId id, Status status, Json body) {
@@ -570,6 +622,7 @@ struct Server::Impl {
         Json(JsonObject{{"inflight", Json(static_cast<std::uint64_t>(inflight))}}));
     beast::error_code ec;
     acceptor.close(ec);
+    hup.cancel(ec);
     for (const std::shared_ptr<Watcher>& w : watchers) {
       w->closed = true;
       w->wake.cancel();
@@ -611,6 +664,14 @@ Result<std::uint16_t> Server::start() {
   Impl& s = *impl_;
   init_logging(s.config.log_level);
   CAIRN_RETURN_IF_ERROR(validate_config(s.config));
+  // An invalid contract refuses the start (its error names file:line).
+  std::shared_ptr<const Contract> contract;
+  if (!s.config.contract_path.empty()) {
+    auto loaded = load_contract_file(s.config.contract_path);
+    if (!loaded.ok()) return loaded.take_status();
+    contract = std::make_shared<const Contract>(std::move(loaded).value());
+    log(LogLevel::kInfo, "contract loaded", Impl::contract_fields(*contract));
+  }
   std::error_code fec;
   std::filesystem::create_directories(s.config.data_dir, fec);
   if (fec) {
@@ -662,6 +723,11 @@ Result<std::uint16_t> Server::start() {
     s.reader = std::move(r).value();
   }
   s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
+  if (contract) {
+    s.config.engine.governance = to_governance(*contract);
+    s.api->set_contract(contract);
+    s.metrics.set_contract_rules(static_cast<std::int64_t>(contract->rules.size()));
+  }
   s.host =
       std::make_unique<EngineHost>(s.config.engine, std::move(writer),
                                    s.config.limits.ingress_depth_max, s.metrics, std::move(shared));
@@ -708,6 +774,13 @@ void Server::handle_signals() {
     log(LogLevel::kInfo, "signal", Json(JsonObject{{"signal", Json(signo)}}));
     s.begin_shutdown();
   });
+  s.hup.add(SIGHUP);
+  s.wait_for_hup();
+}
+
+void Server::reload_contract() {
+  Impl* s = impl_.get();
+  asio::post(s->ioc, [s] { s->reload_contract(); });
 }
 
 void Server::request_stop() {
@@ -728,6 +801,7 @@ Status Server::run() {
   s.stop_host();
   beast::error_code ec;
   s.signals.cancel(ec);
+  s.hup.cancel(ec);
   log(LogLevel::kInfo, "stopped");
   return Status();
 }

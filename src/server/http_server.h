@@ -30,8 +30,13 @@ class Server {
   // new connections, in-flight requests answered (bounded by
   // shutdown_grace_ms), the engine's last commit done, the database closed.
   Status run();
-  // Also stop on SIGINT / SIGTERM (call between start() and run()).
+  // Also stop on SIGINT / SIGTERM, and reload the contract on SIGHUP (call
+  // between start() and run()).
   void handle_signals();
+  // Re-reads the configured contract file (what SIGHUP does); callable from
+  // any thread. An invalid file is refused (logged, counted) and the old
+  // contract stays in force.
+  void reload_contract();
   // Begins shutdown; callable from any thread.
   void request_stop();
 

@@ -92,6 +92,16 @@ void single(std::string& out, const char* name, const char* help, const char* ty
 
 }  // namespace
 
+void Metrics::record_contract_reload(bool ok) {
+  std::lock_guard lock(mu_);
+  ++(ok ? contract_reloads_ok_ : contract_reloads_error_);
+}
+
+void Metrics::set_contract_rules(std::int64_t rules) {
+  std::lock_guard lock(mu_);
+  contract_rules_ = rules;
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -129,6 +139,15 @@ std::string Metrics::render() const {
          "counter", std::to_string(connections_refused.load()));
   single(out, "cairn_watch_overflows_total", "Watch streams cut off for falling behind.", "counter",
          std::to_string(watch_overflows.load()));
+  header(out, "cairn_contract_reloads_total",
+         "Contract reloads on SIGHUP: ok (replaced) or error (refused; the old one stays).",
+         "counter");
+  out +=
+      "cairn_contract_reloads_total{result=\"ok\"} " + std::to_string(contract_reloads_ok_) + "\n";
+  out += "cairn_contract_reloads_total{result=\"error\"} " +
+         std::to_string(contract_reloads_error_) + "\n";
+  single(out, "cairn_contract_rules", "Rules of the contract in force (-1: no contract).", "gauge",
+         std::to_string(contract_rules_));
   return out;
 }
 

@@ -44,6 +44,10 @@ class Metrics {
   void set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
                          std::uint64_t facts, std::uint64_t last_seq);
   void set_engine_depths(std::size_t ingress, std::size_t parked);
+  // A contract reload (SIGHUP) that replaced the contract (`ok`) or was refused.
+  void record_contract_reload(bool ok);
+  // The contract in force: its rule count, or -1 when there is none.
+  void set_contract_rules(std::int64_t rules);
 
   std::atomic<std::int64_t> connections{0};
   std::atomic<std::uint64_t> connections_refused{0};
@@ -68,6 +72,9 @@ class Metrics {
   std::uint64_t last_seq_ = 0;
   std::size_t ingress_ = 0;
   std::size_t parked_ = 0;
+  std::uint64_t contract_reloads_ok_ = 0;
+  std::uint64_t contract_reloads_error_ = 0;
+  std::int64_t contract_rules_ = -1;
 };
 
 }  // namespace cairn::server

@@ -43,6 +43,7 @@ class CairndProcess {
 
   bool running() const { return pid_ > 0; }
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
 
   // Starts cairnd and waits (up to start_timeout_ms) for its URL line.
   // Returns "" on success, otherwise what went wrong.
