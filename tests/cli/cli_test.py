@@ -564,7 +564,8 @@ class HintStateWatchTest(WithServer):
         st = self.cairn_json("state")
         self.assertGreaterEqual(st["facts"], 1)
         self.assertEqual(set(st["intents"]),
-                         {"open", "deferred", "claimed", "concluded", "dead", "cancelled"})
+                         {"open", "deferred", "claimed", "concluded", "dead", "cancelled",
+                          "stale", "coalesced"})
         human = self.cairn("state").stdout
         self.assertRegex(human, r"(?m)^facts\s+%d$" % st["facts"])
         self.assertRegex(human, r"(?m)^open\s+\d+$")
