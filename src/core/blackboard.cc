@@ -698,10 +698,24 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
     }
     return in.def.id < best->def.id;
   };
+  // A budget key is "lane" or "lane/provider", so the intents charged to it
+  // are in the lane named by the key or by a prefix of it ending before a
+  // '/' (lane names may contain '/'). A lane filter skips the other budgets
+  // without scanning them: their entries would only use up claim_scan_max.
+  auto budget_wanted = [&](std::string_view key) {
+    if (filter.lanes.empty()) return true;
+    for (const std::string& lane : filter.lanes) {
+      if (key.size() >= lane.size() && key.compare(0, lane.size(), lane) == 0 &&
+          (key.size() == lane.size() || key[lane.size()] == '/')) {
+        return true;
+      }
+    }
+    return false;
+  };
   std::size_t scanned = 0;
   for (auto& [key, ls] : budgets_) {
-    (void)key;
     if (!ls.configured || ls.open.empty() || ls.running >= ls.budget.max_concurrency) continue;
+    if (!budget_wanted(key)) continue;
     const std::int64_t room = ls.budget.max_cost_units - ls.running_cost;
     for (const OpenEntry& e : ls.open) {
       if (++scanned > config_.claim_scan_max) break;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "core/keys.h"
 #include "core/test_env.h"
 #include "model/json_parse.h"
@@ -190,6 +192,47 @@ TEST(Intents, ConcludeRecordsAResultFactLinkedToTheIntent) {
   ASSERT_TRUE(link.ok());
   EXPECT_TRUE(link->has_value());
   EXPECT_EQ(e.bb.intent(id)->st.result, r->result);
+}
+
+// An agent that asks for one lane gets that lane's work however much waits
+// in the lanes before it: other lanes' intents do not use up claim_scan_max.
+TEST(Intents, ClaimNextLaneFilterIsNotStarvedByOtherLanesBacklog) {
+  for (const bool budgets : {false, true}) {
+    SCOPED_TRACE(budgets ? "budgets on" : "budgets off");
+    CoreConfig cfg;
+    cfg.claim_scan_max = 8;
+    cfg.admission.budgets = budgets;
+    if (budgets) {
+      cfg.admission.lanes.emplace("a", LaneBudget{100, 100});
+      cfg.admission.lanes.emplace("b", LaneBudget{100, 100});
+      cfg.admission.lanes.emplace("b/gpu", LaneBudget{100, 100});
+    }
+    CoreEnv e(1, cfg);
+    const std::string seed = e.fact("seed");
+    auto mk = [&](const char* lane, const char* provider) {
+      IntentDraft d = e.draft(seed);
+      d.lane = lane;
+      d.provider = provider;
+      auto r = e.bb.create_intent(std::move(d));
+      CAIRN_ASSERT_MSG(r.ok(), r.status().to_string().c_str());
+      return r->id;
+    };
+    for (int i = 0; i < 20; ++i) mk("a", "");  // before "b" in key order, more than the scan
+    const std::string in_b = mk("b", "");
+    const std::string in_b_gpu = mk("b", "gpu");  // budget "b/gpu" when configured
+    ASSERT_TRUE(e.flush().ok());
+    const ClaimFilter only_b{{}, {"b"}};
+    auto c1 = e.bb.claim_next("agent", only_b);
+    ASSERT_TRUE(c1.ok()) << c1.status().to_string();
+    auto c2 = e.bb.claim_next("agent", only_b);
+    ASSERT_TRUE(c2.ok()) << c2.status().to_string();
+    EXPECT_EQ((std::set<std::string>{c1->id, c2->id}), (std::set<std::string>{in_b, in_b_gpu}));
+    auto none = e.bb.claim_next("agent", only_b);
+    ASSERT_FALSE(none.ok());
+    EXPECT_EQ(none.status().reason(), "no_work");
+    // A lane named like a budget key's prefix is not matched by it.
+    EXPECT_FALSE(e.bb.claim_next("agent", ClaimFilter{{}, {"b/g"}}).ok());
+  }
 }
 
 TEST(Intents, ClaimNextFollowsPriorityThenNewestAndFilters) {
