@@ -6,6 +6,7 @@
 //                            [--warmup S] [--runs R] [--tmp DIR] [--name NAME]
 //                            [--pg-url postgres://.../db [--pgdata DIR]]
 //                            [--nodes K] [--shared] [--turn-wait-ms MS]
+//                            [--lanes L [--lane-budgets C]]
 //       Per run: fresh data directories, cairnd exec'd on 127.0.0.1:0 (the
 //       per-caller rate limit off) — on durable SQLite, or with --pg-url on a
 //       database of its own created for the run (`--store`), dropped after it.
@@ -15,7 +16,9 @@
 //       created over HTTP by 64 connections, then `agents` threads — each with
 //       its own keep-alive connection — loop claim (POST /v1/claims, max 1) →
 //       conclude. Cycles completed inside the T-second window after the
-//       warm-up are counted.
+//       warm-up are counted. --lanes L spreads the intents over lanes
+//       l00..l<L-1>; --lane-budgets C configures those lanes in cairnd.yaml
+//       (max_concurrency and max_cost_units C each: lane budgets on).
 //
 //   cairn-http-bench pg      --conninfo STR [--agents 64] [--jobs N] [--seconds T]
 //                            [--warmup S] [--runs R] [--claim-only]
@@ -548,10 +551,17 @@ HttpResult request_retrying(HttpConn& conn, const std::string& method, const std
   return r;
 }
 
+std::string lane_name(long i) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "l%02ld", i);
+  return buf;
+}
+
 // Creates `n` intents over HTTP from `conns` parallel connections, spread
 // round-robin over the nodes' ports.
+// lanes > 0: intent i goes to lane l<i mod lanes> (two digits: l00, l01, ...).
 double preload_http(const std::vector<std::uint16_t>& ports, const std::string& fact, long n,
-                    int conns) {
+                    int conns, int lanes) {
   std::atomic<long> next{0};
   std::atomic<long> failed{0};
   std::atomic<std::uint64_t> repeated{0};
@@ -562,8 +572,10 @@ double preload_http(const std::vector<std::uint16_t>& ports, const std::string& 
       HttpConn conn(ports[static_cast<std::size_t>(c) % ports.size()]);
       std::uint64_t retries = 0;
       for (long i; (i = next.fetch_add(1)) < n;) {
-        const std::string body = R"({"kind":"work","from_facts":[")" + fact + R"("],"spec":{"n":)" +
-                                 std::to_string(i) + R"(},"creator":"producer"})";
+        std::string body = R"({"kind":"work","from_facts":[")" + fact + R"("],"spec":{"n":)" +
+                           std::to_string(i) + R"(},"creator":"producer")";
+        if (lanes > 0) body += R"(,"lane":")" + lane_name(i % lanes) + R"(")";
+        body += "}";
         HttpResult r = request_retrying(conn, "POST", "/v1/intents", body, retries);
         if (r.status != 201) {
           if (failed.fetch_add(1) < 5) {
@@ -625,6 +637,13 @@ int cmd_cairn(const Args& a) {
   const bool shared = a.flag("shared");
   // Shared mode: writer_turn_wait_ms for the nodes (-1: cairnd's default).
   const long turn_wait_ms = a.num("turn-wait-ms", -1);
+  // The admission planner: --lanes N spreads the intents over lanes
+  // l00..l<N-1>; --lane-budgets C also configures each of them
+  // (`lanes: {l00: {max_concurrency: C, max_cost_units: C}, ...}`), which
+  // turns lane budgets on. Without it budgets are off.
+  const int lanes = static_cast<int>(a.num("lanes", 0));
+  const long lane_budget = a.num("lane-budgets", 0);
+  if (lane_budget > 0 && lanes < 1) die("--lane-budgets needs --lanes");
   const std::string pg_url = a.str("pg-url");
   const pid_t postmaster = postmaster_pid(a.str("pgdata"));
   if (nodes < 1) die("--nodes must be at least 1");
@@ -639,6 +658,13 @@ int cmd_cairn(const Args& a) {
       "cairnd (%s): %d node(s), %d agents, %ld intents preloaded per run, %.1f s window after "
       "%.1f s warm-up, %d runs\n",
       store.c_str(), nodes, agents, intents, seconds, warmup, runs);
+  if (lanes > 0) {
+    const std::string c = std::to_string(lane_budget);
+    const std::string budgets = lane_budget > 0 ? "lane budgets on, each {max_concurrency: " + c +
+                                                      ", max_cost_units: " + c + "}"
+                                                : "lane budgets off (no lanes: configured)";
+    std::printf("  intents spread over %d lanes; %s\n", lanes, budgets.c_str());
+  }
   std::vector<RunStats> all;
   for (int run = 1; run <= runs; ++run) {
     const std::string dir = make_temp_dir(tmp, "cairn-http-bench");
@@ -647,6 +673,13 @@ int cmd_cairn(const Args& a) {
       std::ofstream f(config);
       f << "log_level: warn\nlimits:\n  caller_rate_per_s: 0\n";
       if (turn_wait_ms >= 0) f << "writer_turn_wait_ms: " << turn_wait_ms << "\n";
+      if (lane_budget > 0) {
+        f << "lanes:\n";
+        for (int l = 0; l < lanes; ++l) {
+          f << "  " << lane_name(l) << ": {max_concurrency: " << lane_budget
+            << ", max_cost_units: " << lane_budget << "}\n";
+        }
+      }
     }
     std::optional<FreshDatabase> db;
     if (!pg_url.empty()) {
@@ -679,7 +712,16 @@ int cmd_cairn(const Args& a) {
       if (!fact.empty() && id != fact) die("seed fact ids differ between nodes");
       fact = id;
     }
-    const double create_rate = preload_http(ports, fact, intents, 64);
+    const double create_rate = preload_http(ports, fact, intents, 64, lanes);
+    if (lane_budget > 0) {
+      // The budgets must be in force, or "budgets on" would measure budgets off.
+      const std::map<std::string, double> m = scrape(ports[0]);
+      const auto it = m.find(R"(cairn_lane_max_concurrency{lane="l00"})");
+      if (it == m.end() || it->second != static_cast<double>(lane_budget)) {
+        die("cairnd did not apply the lanes: configuration (no cairn_lane_max_concurrency of " +
+            std::to_string(lane_budget) + " for lane l00 in /metrics)");
+      }
+    }
     if (db) db->settle();
     std::map<std::string, double> m0, m1;
     double cairnd_cpu0 = 0, cairnd_cpu1 = 0, pg_cpu0 = 0, pg_cpu1 = 0;
