@@ -10,8 +10,10 @@
 #   make bench          build and run build/bin/cairn_bench, then `make bench-http`
 #   make bench-http     cairnd over HTTP (on SQLite; on PostgreSQL with 1 and 3
 #                       nodes) vs a PostgreSQL SKIP LOCKED queue (64 agents), and
-#                       restart time with 1M intents (bench/run-http-bench;
-#                       HTTP_BENCH_ONLY=pg: the PostgreSQL part only)
+#                       restart time with 1M intents, and claim→conclude with
+#                       lane budgets on vs off (bench/run-http-bench;
+#                       HTTP_BENCH_ONLY=pg: the PostgreSQL part only;
+#                       HTTP_BENCH_ONLY=planner: the lane budgets part only)
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
 #   make soak           the crash test (kill -9 cairnd under concurrent writers,
