@@ -369,6 +369,12 @@ void BM_AdmissionCycle(benchmark::State& state) {
   state.counters["conclude_us"] = cpu_us_per_wall_us * conclude_us / c;
   state.counters["commit_us_per_cmd"] = cpu_us_per_wall_us * commit_us / (2 * c);
   state.counters["open"] = static_cast<double>(b.bb.count(IntentState::kOpen));
+  // Open intents a hint keeps from being claimed: they stay in the open sets.
+  std::size_t blocked = 0;
+  for (const auto& [id, in] : b.bb.intents()) {
+    if (in.st.state == IntentState::kOpen && !b.bb.hint_gate(in, b.clock.wall_ms()).ok()) ++blocked;
+  }
+  state.counters["hint_blocked_open"] = static_cast<double>(blocked);
   state.counters["claimed"] = static_cast<double>(b.bb.count(IntentState::kClaimed));
 }
 BENCHMARK(BM_AdmissionCycle)
