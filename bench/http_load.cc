@@ -718,6 +718,8 @@ int cmd_cairn(const Args& a) {
       const std::map<std::string, double> m = scrape(ports[0]);
       const auto it = m.find(R"(cairn_lane_max_concurrency{lane="l00"})");
       if (it == m.end() || it->second != static_cast<double>(lane_budget)) {
+        for (auto& node : d) node->stop();
+        std::filesystem::remove_all(dir);
         die("cairnd did not apply the lanes: configuration (no cairn_lane_max_concurrency of " +
             std::to_string(lane_budget) + " for lane l00 in /metrics)");
       }
