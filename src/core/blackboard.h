@@ -396,7 +396,7 @@ class Blackboard {
   // Woken this batch: their waits are rebuilt on rollback. Copies, not views:
   // rollback may erase an intent created in the same batch.
   std::vector<std::string> woken_;
-  std::set<TimeEntry> stales_;                // open/deferred intents by when they turn stale
+  std::set<TimeEntry> stales_;  // open/deferred intents by when they turn stale
   // Open intents with `kind:K@ttl` keys, by when the first such key runs out
   // (tick() re-checks then: deferred, or a newer fact moved the time).
   std::set<TimeEntry> lapses_;
