@@ -339,14 +339,20 @@ class Client:
 
     def create_intent(self, kind: str, from_facts: Sequence[str], *, spec: Any = None,
                       id: str | None = None, lane: str | None = None,
+                      provider: str | None = None, cost_units: int | None = None,
                       priority: int | None = None, identity: str | None = None,
-                      requires: Sequence[str] | None = None, lease_ttl_ms: int | None = None,
+                      requires: Sequence[str] | None = None,
+                      stale_after_ms: int | None = None, lease_ttl_ms: int | None = None,
                       max_attempts: int | None = None, creator: str | None = None,
                       idempotency_key: str | None = None) -> dict[str, Any]:
-        """``POST /v1/intents`` → ``{id, state, created}``."""
+        """``POST /v1/intents`` → ``{id, state, created}`` (``state`` is ``open``,
+        ``deferred`` while a ``requires`` key is not ready, or ``coalesced`` with
+        ``coalesced_into`` when a better intent has the same lane and identity)."""
         body = _drop_none({"id": id, "kind": kind, "spec": spec, "from_facts": list(from_facts),
-                           "lane": lane, "priority": priority, "identity": identity,
+                           "lane": lane, "provider": provider, "cost_units": cost_units,
+                           "priority": priority, "identity": identity,
                            "requires": list(requires) if requires is not None else None,
+                           "stale_after_ms": stale_after_ms,
                            "lease_ttl_ms": lease_ttl_ms, "max_attempts": max_attempts,
                            "creator": self._creator(creator)})
         return self._post("/v1/intents", body, idempotency_key)
