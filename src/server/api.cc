@@ -208,6 +208,7 @@ std::vector<std::string> Api::routes() {
           "GET /v1/hints/{id}",
           "DELETE /v1/hints/{id}",
           "GET /v1/state",
+          "GET /v1/plan",
           "GET /v1/events",
           "GET /v1/evidence",
           "GET /v1/watch"};
@@ -629,6 +630,14 @@ Planned Api::plan(const HttpRequest& req) {
     if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     return engine_call(engine::GetState{}, reader, false, true);
   }
+  if (res == "plan" && n == 2) {
+    out.route = "GET /v1/plan";
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
+    engine_call(engine::GetPlan{}, reader, false, true);
+    if (auto* c = std::get_if<EngineCall>(&out.action)) c->canonical = true;
+    return out;
+  }
   if (res == "events" && n == 2) {
     out.route = "GET /v1/events";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
@@ -679,6 +688,12 @@ HttpResponse Api::finish(const EngineCall& call, const Status& status, const Jso
   if (call.created_201) {
     const Json* c = body.find("created");
     if (c != nullptr && c->bool_if().value_or(false)) code = 201;
+  }
+  if (call.canonical) {
+    HttpResponse r;
+    r.status = code;
+    r.body = to_jcs(body);
+    return r;
   }
   return json_response(code, body);
 }

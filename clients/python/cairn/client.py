@@ -345,9 +345,12 @@ class Client:
                       stale_after_ms: int | None = None, lease_ttl_ms: int | None = None,
                       max_attempts: int | None = None, creator: str | None = None,
                       idempotency_key: str | None = None) -> dict[str, Any]:
-        """``POST /v1/intents`` → ``{id, state, created}`` (``state`` is ``open``,
-        ``deferred`` while a ``requires`` key is not ready, or ``coalesced`` with
-        ``coalesced_into`` when a better intent has the same lane and identity)."""
+        """``POST /v1/intents`` → ``{id, state, created}`` (``state`` is ``deferred`` while a
+        dependency in ``requires`` is missing, ``coalesced`` with ``coalesced_into`` when an
+        intent of the same lane and ``identity`` wins). ``provider`` charges it to the budget
+        ``lane/provider`` when configured; ``cost_units`` (default 1) count against the
+        budget's ``max_cost_units``; ``stale_after_ms`` (0: never) makes it ``stale`` when not
+        claimed in time (docs/planner.md)."""
         body = _drop_none({"id": id, "kind": kind, "spec": spec, "from_facts": list(from_facts),
                            "lane": lane, "provider": provider, "cost_units": cost_units,
                            "priority": priority, "identity": identity,
@@ -491,6 +494,13 @@ class Client:
     def state(self) -> dict[str, Any]:
         """``GET /v1/state`` → ``{"intents": {state: count}, "facts", "last_seq"}``."""
         return self._get("/v1/state")
+
+    def plan(self, *, raw: bool = False) -> Any:
+        """``GET /v1/plan`` → the admission plan ``{now_ms, admitted, intents, lanes,
+        estimates, wake_at}``: every open and deferred intent with its one reason (``text``,
+        e.g. ``lane_full(llm/openai)``), waves and estimates (docs/planner.md). With
+        ``raw=True`` the server's canonical JSON text, unchanged."""
+        return self.request("GET", "/v1/plan", raw=raw)
 
     def events(self, *, after: int | None = None, limit: int | None = None) -> dict[str, Any]:
         """``GET /v1/events`` → one page ``{"events": [...], "next": seq | None}``."""
