@@ -607,10 +607,10 @@ int state(const Globals& g) {
       });
 }
 
-int plan(const Globals& g) {
+int plan(const Globals& g, std::int64_t at_ms) {
   Session s = open_session(g);
   if (!s.client) return s.exit_code;
-  auto bytes = s.client->plan_bytes();
+  auto bytes = s.client->plan_bytes(at_ms);
   if (!bytes.ok()) return report(g, bytes.status(), s.client->last_http_status());
   if (g.json) {
     // The server's canonical bytes as they came (a newline only for a terminal).

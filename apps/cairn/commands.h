@@ -172,7 +172,7 @@ int hint_ls(const Globals& g, const ListArgs& a);
 
 int state(const Globals& g);
 // GET /v1/plan: tables, or with --json the server's bytes unchanged.
-int plan(const Globals& g);
+int plan(const Globals& g, std::int64_t at_ms = 0);
 int watch(const Globals& g, const WatchArgs& a);
 int verify(const Globals& g, const VerifyArgs& a);
 

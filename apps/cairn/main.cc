@@ -247,10 +247,18 @@ int main(int argc, char** argv) {
   app.add_subcommand("state", "intent counts by state, fact count, last event seq")->callback([&] {
     run = [&] { return cairn::cli::state(g); };
   });
-  app.add_subcommand("plan",
-                     "the admission plan: admitted and waiting intents with reasons, waves, lane "
-                     "usage, estimates against budgets (--json: the server's bytes)")
-      ->callback([&] { run = [&] { return cairn::cli::plan(g); }; });
+  std::int64_t plan_at = 0;
+  {
+    CLI::App* c = app.add_subcommand(
+        "plan",
+        "the admission plan: admitted and waiting intents with reasons, waves, lane "
+        "usage, estimates against budgets (--json: the server's bytes)");
+    c->add_option("--at", plan_at,
+                  "plan the current state as of this wall time in ms (default: now); the same "
+                  "state and --at give the same bytes")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{253'402'300'799'999}));
+    c->callback([&] { run = [&] { return cairn::cli::plan(g, plan_at); }; });
+  }
   cairn::cli::WatchArgs wa;
   {
     CLI::App* c = app.add_subcommand("watch", "stream events (one line each) until interrupted");

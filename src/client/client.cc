@@ -256,12 +256,18 @@ Result<Json> Client::state() {
   return get("/v1/state");
 }
 
-Result<Json> Client::plan() {
-  return get("/v1/plan");
+namespace {
+std::string plan_path(std::int64_t at_ms) {
+  return at_ms > 0 ? "/v1/plan?at=" + std::to_string(at_ms) : std::string("/v1/plan");
+}
+}  // namespace
+
+Result<Json> Client::plan(std::int64_t at_ms) {
+  return get(plan_path(at_ms));
 }
 
-Result<std::string> Client::plan_bytes() {
-  return get_bytes("/v1/plan");
+Result<std::string> Client::plan_bytes(std::int64_t at_ms) {
+  return get_bytes(plan_path(at_ms));
 }
 
 Result<Json> Client::events(std::uint64_t after, std::optional<int> limit) {

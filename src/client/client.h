@@ -94,10 +94,10 @@ class Client {
   Result<Json> list_hints(const ListQuery& q);
   Result<Json> revoke_hint(std::string_view id, const Json& body, std::string_view idempotency_key);
   Result<Json> state();
-  // GET /v1/plan: the admission plan (docs/planner.md); plan_bytes() returns
-  // the server's canonical JSON bytes unchanged.
-  Result<Json> plan();
-  Result<std::string> plan_bytes();
+  // GET /v1/plan[?at=]: the admission plan (docs/planner.md) as of `at_ms`
+  // (0: now); plan_bytes() returns the server's canonical JSON bytes unchanged.
+  Result<Json> plan(std::int64_t at_ms = 0);
+  Result<std::string> plan_bytes(std::int64_t at_ms = 0);
   Result<Json> events(std::uint64_t after, std::optional<int> limit);
 
   // GET /v1/watch: an open event stream starting after `after` (sent as

@@ -316,6 +316,9 @@ Result<std::uint64_t> Api::last_seq() {
 
 // ---- routing ------------------------------------------------------------------------
 
+// GET /v1/plan?at=: the latest wall time one may plan at (9999-12-31).
+constexpr std::uint64_t kPlanAtMax = 253'402'300'799'999ULL;
+
 Planned Api::plan(const HttpRequest& req) {
   Planned out;
   auto fail = [&](Status s) {
@@ -633,8 +636,16 @@ Planned Api::plan(const HttpRequest& req) {
   if (res == "plan" && n == 2) {
     out.route = "GET /v1/plan";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
-    if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
-    engine_call(engine::GetPlan{}, reader, false, true);
+    if (Status s = read_guard({"at"}); !s.ok()) return fail(std::move(s));
+    auto q = parse_query(query);
+    if (!q.ok()) return fail(q.take_status());
+    auto at = query_uint(*q, "at", 0);
+    if (!at.ok()) return fail(at.take_status());
+    if (*at > kPlanAtMax) {
+      return fail(invalid("at must be a wall time in ms up to " + std::to_string(kPlanAtMax),
+                          "invalid_query", Json(JsonObject{{"field", Json("at")}})));
+    }
+    engine_call(engine::GetPlan{static_cast<std::int64_t>(*at)}, reader, false, true);
     if (auto* c = std::get_if<EngineCall>(&out.action)) c->canonical = true;
     return out;
   }

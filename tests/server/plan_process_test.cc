@@ -467,6 +467,14 @@ TEST_F(PlanProcess, ThePlanIsCanonicalJsonAndTheCliPrintsItsBytes) {
   const HttpResult b = get("/v1/plan");
   ASSERT_EQ(a.status, 200);
   EXPECT_EQ(without_now(a.body), without_now(b.body));
+  // Planned as of one time, byte for byte, however often it is asked.
+  const std::string at = std::to_string(num(*parse_json(a.body), "now_ms") + 250);
+  const HttpResult at1 = get("/v1/plan?at=" + at);
+  const HttpResult at2 = get("/v1/plan?at=" + at);
+  ASSERT_EQ(at1.status, 200);
+  EXPECT_EQ(at1.body, at2.body);
+  EXPECT_NE(at1.body.find("\"now_ms\":" + at), std::string::npos);
+  EXPECT_EQ(get("/v1/plan?at=x").status, 400);
   auto parsed = parse_json(a.body);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(to_jcs(*parsed), a.body);
@@ -482,6 +490,8 @@ TEST_F(PlanProcess, ThePlanIsCanonicalJsonAndTheCliPrintsItsBytes) {
   const std::string cli = run_cli(url + " plan --json", rc);
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(without_now(cli), without_now(a.body));
+  EXPECT_EQ(run_cli(url + " plan --json --at " + at, rc), at1.body);
+  EXPECT_EQ(rc, 0);
   // The table names every reason and the missed budgets.
   const std::string table = run_cli(url + " plan --wide", rc);
   EXPECT_EQ(rc, 0);

@@ -495,12 +495,14 @@ class Client:
         """``GET /v1/state`` → ``{"intents": {state: count}, "facts", "last_seq"}``."""
         return self._get("/v1/state")
 
-    def plan(self, *, raw: bool = False) -> Any:
+    def plan(self, *, at: int | None = None, raw: bool = False) -> Any:
         """``GET /v1/plan`` → the admission plan ``{now_ms, admitted, intents, lanes,
         estimates, wake_at}``: every open and deferred intent with its one reason (``text``,
-        e.g. ``lane_full(llm/openai)``), waves and estimates (docs/planner.md). With
-        ``raw=True`` the server's canonical JSON text, unchanged."""
-        return self.request("GET", "/v1/plan", raw=raw)
+        e.g. ``lane_full(llm/openai)``), waves and estimates (docs/planner.md). ``at`` (wall
+        ms) plans the current state as of that time: the same state and ``at`` give the same
+        bytes. With ``raw=True`` the server's canonical JSON text, unchanged."""
+        path = "/v1/plan" if at is None else "/v1/plan?at=%d" % at
+        return self.request("GET", path, raw=raw)
 
     def events(self, *, after: int | None = None, limit: int | None = None) -> dict[str, Any]:
         """``GET /v1/events`` → one page ``{"events": [...], "next": seq | None}``."""
