@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "server/config.h"
+#include "server/contract.h"
 #include "server/test_server.h"
 
 namespace cairn::testing {
@@ -67,6 +68,19 @@ TEST_F(ConfigFile, LanesAndPlanMapIntoTheEngine) {
   EXPECT_EQ(p.all_responses_budget_ms, 20000);
   EXPECT_EQ(p.default_duration_ms, 750);
   EXPECT_TRUE(server::validate_config(*c).ok());
+}
+
+// The README's tour runs cairnd with examples/planner: it must stay valid.
+TEST(ExampleConfig, ThePlannerExampleLoadsWithItsContract) {
+  const std::string dir = std::string(CAIRN_TEST_DATA_DIR) + "/../../examples/planner";
+  auto c = server::load_config_file(dir + "/cairn.yaml", server::ServerConfig{});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_TRUE(c->engine.core.admission.budgets);
+  EXPECT_EQ(c->engine.core.admission.lanes.at("llm/openai").max_concurrency, 2);
+  EXPECT_TRUE(server::validate_config(*c).ok());
+  auto contract = server::load_contract_file(c->contract_path);
+  ASSERT_TRUE(contract.ok()) << contract.status().to_string();
+  EXPECT_EQ(contract->rules.size(), 1u);
 }
 
 TEST_F(ConfigFile, MistakesAreRefusedWithFileAndLine) {
