@@ -163,8 +163,9 @@ soak: build
 # with DATA=... LISTEN=...). It prints its URL; Ctrl-C stops it cleanly.
 DATA ?= ./cairn-data
 LISTEN ?= 127.0.0.1:7400
+CONFIG ?=
 run: deps build
-	$(BUILD_DIR)/bin/cairnd --data $(DATA) --listen $(LISTEN)
+	$(BUILD_DIR)/bin/cairnd --data $(DATA) --listen $(LISTEN) $(if $(CONFIG),--config $(CONFIG))
 
 # The in-memory tour of the engine (no server).
 demo: build

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "client/verify.h"
 #include "core/evidence.h"
 #include "model/json_parse.h"
@@ -214,8 +216,12 @@ void print_fact(const Globals& g, const Json& f) {
 
 void print_intent(const Json& in) {
   KeyValues kv;
-  for (const char* k : {"id", "kind", "state", "lane", "priority", "epoch", "holder"}) {
+  for (const char* k :
+       {"id", "kind", "state", "lane", "provider", "cost_units", "priority", "epoch", "holder"}) {
     kv.add(k, text_of(in, k));
+  }
+  if (const Json* c = in.find("coalesced_into"); c != nullptr && !c->is_null()) {
+    kv.add("coalesced_into", text_of(in, "coalesced_into"));
   }
   kv.add("lease_expires_at", format_time_ms(member(in, "lease_expires_at")));
   kv.add("attempts", text_of(in, "attempts") + " of " + text_of(in, "max_attempts"));
@@ -225,6 +231,7 @@ void print_intent(const Json& in) {
   kv.add("from_facts", refs_of(member(in, "from_facts"), true));
   kv.add("requires", refs_of(member(in, "requires"), true));
   kv.add("identity", text_of(in, "identity"));
+  kv.add("stale_after_ms", text_of(in, "stale_after_ms"));
   kv.add("lease_ttl_ms", text_of(in, "lease_ttl_ms"));
   kv.add("creator", text_of(in, "creator"));
   kv.add("created_at", format_time_ms(member(in, "created_at")));
@@ -354,6 +361,9 @@ int intent_add(const Globals& g, const IntentAddArgs& a) {
   set_if(body, "lane", a.lane);
   set_if(body, "priority", a.priority);
   set_if(body, "identity", a.identity);
+  set_if(body, "provider", a.provider);
+  set_if(body, "cost_units", a.cost_units);
+  set_if(body, "stale_after_ms", a.stale_after_ms);
   if (!a.requires_.empty()) body.set("requires", string_array(a.requires_));
   set_if(body, "lease_ttl_ms", a.lease_ttl_ms);
   set_if(body, "max_attempts", a.max_attempts);
@@ -595,6 +605,91 @@ int state(const Globals& g) {
                     text_of(reply, "last_seq").c_str());
         return kExitOk;
       });
+}
+
+int plan(const Globals& g, std::int64_t at_ms) {
+  Session s = open_session(g);
+  if (!s.client) return s.exit_code;
+  auto bytes = s.client->plan_bytes(at_ms);
+  if (!bytes.ok()) return report(g, bytes.status(), s.client->last_http_status());
+  if (g.json) {
+    // The server's canonical bytes as they came (a newline only for a terminal).
+    std::fwrite(bytes->data(), 1, bytes->size(), stdout);
+    if (::isatty(::fileno(stdout)) != 0) std::fputc('\n', stdout);
+    return kExitOk;
+  }
+  auto parsed = parse_json(*bytes);
+  if (!parsed.ok() || !parsed->is_object()) {
+    return report(g,
+                  unavailable("the server's plan is not a JSON object", "bad_response",
+                              Json(JsonObject{{"sent", Json(true)}})),
+                  0);
+  }
+  const Json& p = *parsed;
+  // Intents in plan order: the admitted ones, then every waiting one with its reason.
+  Table t({"ID", "BUDGET", "PRIO", "REASON", "WAVE", "START_IN", "DONE_IN"});
+  std::size_t admitted = 0;
+  std::size_t waiting = 0;
+  for (const Json& d : member(p, "intents").as_array()) {
+    const bool in = text_of(member(d, "reason"), "code") == "admitted";
+    ++(in ? admitted : waiting);
+    const Json* wave = d.find("wave");
+    t.add({short_ref(text_of(d, "id"), g.wide), text_of(d, "budget"), text_of(d, "priority"),
+           shorten(text_of(d, "text"), 60, g.wide), wave == nullptr ? "-" : to_json(*wave),
+           format_duration_ms(member(d, "start_in_ms")),
+           format_duration_ms(member(d, "done_in_ms"))});
+  }
+  std::printf("plan at %s: %zu admitted, %zu waiting\n\n",
+              format_time_ms(member(p, "now_ms")).c_str(), admitted, waiting);
+  if (!t.empty()) {
+    t.print(stdout);
+    std::printf("\n");
+  }
+  // Lane usage: one row per budget key.
+  Table lt({"LANE", "MAX", "RUNNING", "ADMITTED", "QUEUED", "WAITING", "WAVES", "DONE_IN"});
+  std::vector<std::string> unbudgeted;
+  for (const Json& l : member(p, "lanes").as_array()) {
+    const bool configured = member(l, "configured").bool_if().value_or(false);
+    std::string max = "no budget";
+    if (configured) {
+      const Json& mc = member(l, "max_concurrency");
+      const Json& mu = member(l, "max_cost_units");
+      max = to_json(mc) + (to_json(mu) == to_json(mc) ? "" : " (cost " + to_json(mu) + ")");
+    } else {
+      unbudgeted.push_back(text_of(l, "lane"));
+    }
+    lt.add({text_of(l, "lane"), max,
+            text_of(l, "running") + " (cost " + text_of(l, "running_cost") + ")",
+            text_of(l, "admitted"), text_of(l, "queued"), text_of(l, "waiting"),
+            text_of(l, "waves"),
+            text_of(l, "waves") == "0" ? "-" : format_duration_ms(member(l, "done_in_ms"))});
+  }
+  if (!lt.empty()) {
+    lt.print(stdout);
+    std::printf("\n");
+  }
+  // Estimates against the budgets.
+  const Json& e = member(p, "estimates");
+  auto verdict = [&](const char* flag) {
+    return member(e, flag).bool_if().value_or(false) ? "met" : "MISSED";
+  };
+  std::printf("first response  %-8s budget %-8s %s\n",
+              format_duration_ms(member(e, "first_done_in_ms")).c_str(),
+              format_duration_ms(member(e, "first_response_budget_ms")).c_str(),
+              verdict("meets_first_response_budget"));
+  std::printf("all responses   %-8s budget %-8s %s\n",
+              format_duration_ms(member(e, "all_done_in_ms")).c_str(),
+              format_duration_ms(member(e, "all_responses_budget_ms")).c_str(),
+              verdict("meets_all_responses_budget"));
+  const Json& wake = member(p, "wake_at");
+  if (!wake.is_null()) std::printf("next change     %s\n", format_time_ms(wake).c_str());
+  for (const std::string& lane : unbudgeted) {
+    std::fprintf(stderr,
+                 "cairn: lane %s has no budget: its intents wait no_budget(%s); configure "
+                 "lanes.%s in cairn.yaml\n",
+                 lane.c_str(), lane.c_str(), lane.c_str());
+  }
+  return kExitOk;
 }
 
 int watch(const Globals& g, const WatchArgs& a) {

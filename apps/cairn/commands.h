@@ -77,6 +77,9 @@ struct IntentAddArgs {
   std::string lane;
   std::optional<std::int64_t> priority;
   std::string identity;
+  std::string provider;
+  std::optional<std::int64_t> cost_units;
+  std::optional<std::int64_t> stale_after_ms;
   std::vector<std::string> requires_;
   std::optional<std::int64_t> lease_ttl_ms;
   std::optional<std::int64_t> max_attempts;
@@ -168,6 +171,8 @@ int hint_rm(const Globals& g, const HintRmArgs& a);
 int hint_ls(const Globals& g, const ListArgs& a);
 
 int state(const Globals& g);
+// GET /v1/plan: tables, or with --json the server's bytes unchanged.
+int plan(const Globals& g, std::int64_t at_ms = 0);
 int watch(const Globals& g, const WatchArgs& a);
 int verify(const Globals& g, const VerifyArgs& a);
 

@@ -106,8 +106,15 @@ int main(int argc, char** argv) {
     c->add_option("--spec", ia.spec, "spec: a JSON literal, @FILE, or -");
     c->add_option("--lane", ia.lane, "lane");
     c->add_option("--priority", ia.priority, "priority (higher first)");
-    c->add_option("--identity", ia.identity, "identity key");
-    add_repeated(c, "--requires", ia.requires_, "a dependency key");
+    c->add_option("--identity", ia.identity,
+                  "coalescing key: a newer intent with the same lane and identity replaces it");
+    c->add_option("--provider", ia.provider,
+                  "provider: charged to the budget lanes.LANE/PROVIDER when configured");
+    c->add_option("--cost-units", ia.cost_units, "cost against the lane budget (default 1)");
+    c->add_option("--stale-after-ms", ia.stale_after_ms,
+                  "not claimed within this long after creation: it becomes stale (0: never)");
+    add_repeated(c, "--requires", ia.requires_,
+                 "a dependency key: a fact id, kind:K or kind:K@TTL (e.g. kind:review@60s)");
     c->add_option("--lease-ttl-ms", ia.lease_ttl_ms, "lease length for claims");
     c->add_option("--max-attempts", ia.max_attempts, "attempts before it is dead");
     c->add_option("--creator", ia.creator, "creator name (env CAIRN_CREATOR)")
@@ -123,7 +130,8 @@ int main(int argc, char** argv) {
   cairn::cli::ListArgs il;
   {
     CLI::App* c = intent->add_subcommand("ls", "list intents in id order");
-    c->add_option("--state", il.state, "open|deferred|claimed|concluded|dead|cancelled");
+    c->add_option("--state", il.state,
+                  "open|deferred|claimed|concluded|dead|cancelled|stale|coalesced");
     c->add_option("--kind", il.kind, "only intents of this kind");
     c->add_option("--lane", il.lane, "only intents in this lane");
     add_list_options(c, il, "start after this intent id (a page's `next`)");
@@ -239,6 +247,18 @@ int main(int argc, char** argv) {
   app.add_subcommand("state", "intent counts by state, fact count, last event seq")->callback([&] {
     run = [&] { return cairn::cli::state(g); };
   });
+  std::int64_t plan_at = 0;
+  {
+    CLI::App* c = app.add_subcommand(
+        "plan",
+        "the admission plan: admitted and waiting intents with reasons, waves, lane "
+        "usage, estimates against budgets (--json: the server's bytes)");
+    c->add_option("--at", plan_at,
+                  "plan the current state as of this wall time in ms (default: now); the same "
+                  "state and --at give the same bytes")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{253'402'300'799'999}));
+    c->callback([&] { run = [&] { return cairn::cli::plan(g, plan_at); }; });
+  }
   cairn::cli::WatchArgs wa;
   {
     CLI::App* c = app.add_subcommand("watch", "stream events (one line each) until interrupted");

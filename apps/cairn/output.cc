@@ -113,6 +113,24 @@ std::string refs_of(const Json& arr, bool wide) {
   return out;
 }
 
+std::string format_duration_ms(const Json& v) {
+  const auto ms = v.int_if();
+  if (!ms) return "-";
+  char buf[64];
+  const std::int64_t a = *ms < 0 ? -*ms : *ms;
+  const char* sign = *ms < 0 ? "-" : "";
+  if (a < 1'000) {
+    std::snprintf(buf, sizeof buf, "%s%lldms", sign, static_cast<long long>(a));
+  } else if (a < 60'000) {
+    std::snprintf(buf, sizeof buf, "%s%lld.%llds", sign, static_cast<long long>(a / 1000),
+                  static_cast<long long>(a % 1000 / 100));
+  } else {
+    std::snprintf(buf, sizeof buf, "%s%lldm%02llds", sign, static_cast<long long>(a / 60'000),
+                  static_cast<long long>(a % 60'000 / 1000));
+  }
+  return buf;
+}
+
 void print_json_line(const Json& v) {
   std::string s = to_json(v);
   s += '\n';

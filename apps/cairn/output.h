@@ -41,6 +41,9 @@ class KeyValues {
 // "-" for null / 0.
 std::string format_time_ms(const Json& v);
 
+// A duration in ms for people: "350ms", "6.0s", "2m05s"; "-" for null.
+std::string format_duration_ms(const Json& v);
+
 // A member as display text: strings as they are, null/absent as "-", other
 // values as compact JSON.
 std::string text_of(const Json& obj, std::string_view key);

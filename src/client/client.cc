@@ -142,6 +142,20 @@ Result<Json> Client::get(std::string_view target) {
 
 Result<Json> Client::send(std::string_view method, std::string_view target, const Json* body,
                           std::string_view idempotency_key, int extra_timeout_ms) {
+  CAIRN_ASSIGN_OR_RETURN(HttpResponse r,
+                         exchange(method, target, body, idempotency_key, extra_timeout_ms));
+  return finish(r);
+}
+
+Result<std::string> Client::get_bytes(std::string_view target) {
+  CAIRN_ASSIGN_OR_RETURN(HttpResponse r, exchange("GET", target, nullptr, "", 0));
+  if (r.status >= 400) return status_from_reply(r.status, r.body);
+  return std::move(r.body);
+}
+
+Result<HttpResponse> Client::exchange(std::string_view method, std::string_view target,
+                                      const Json* body, std::string_view idempotency_key,
+                                      int extra_timeout_ms) {
   HeaderList headers = base_headers();
   if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", idempotency_key);
   const std::string text = body == nullptr ? std::string() : to_json(*body);
@@ -166,7 +180,7 @@ Result<Json> Client::send(std::string_view method, std::string_view target, cons
           continue;
         }
       }
-      return finish(*r);
+      return std::move(r).value();
     }
     const Status& s = r.status();
     if (last || s.reason() == "timeout" || s.code() != Code::kUnavailable) return r.take_status();
@@ -240,6 +254,20 @@ Result<Json> Client::revoke_hint(std::string_view id, const Json& body, std::str
 
 Result<Json> Client::state() {
   return get("/v1/state");
+}
+
+namespace {
+std::string plan_path(std::int64_t at_ms) {
+  return at_ms > 0 ? "/v1/plan?at=" + std::to_string(at_ms) : std::string("/v1/plan");
+}
+}  // namespace
+
+Result<Json> Client::plan(std::int64_t at_ms) {
+  return get(plan_path(at_ms));
+}
+
+Result<std::string> Client::plan_bytes(std::int64_t at_ms) {
+  return get_bytes(plan_path(at_ms));
 }
 
 Result<Json> Client::events(std::uint64_t after, std::optional<int> limit) {

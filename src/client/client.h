@@ -72,6 +72,9 @@ class Client {
   Result<Json> get(std::string_view target);
   Result<Json> send(std::string_view method, std::string_view target, const Json* body,
                     std::string_view idempotency_key, int extra_timeout_ms = 0);
+  // A GET whose successful reply body is returned as the server sent it
+  // (errors as for get()).
+  Result<std::string> get_bytes(std::string_view target);
 
   // ---- routes (docs/api.md) ----
   Result<Json> health();
@@ -91,6 +94,10 @@ class Client {
   Result<Json> list_hints(const ListQuery& q);
   Result<Json> revoke_hint(std::string_view id, const Json& body, std::string_view idempotency_key);
   Result<Json> state();
+  // GET /v1/plan[?at=]: the admission plan (docs/planner.md) as of `at_ms`
+  // (0: now); plan_bytes() returns the server's canonical JSON bytes unchanged.
+  Result<Json> plan(std::int64_t at_ms = 0);
+  Result<std::string> plan_bytes(std::int64_t at_ms = 0);
   Result<Json> events(std::uint64_t after, std::optional<int> limit);
 
   // GET /v1/watch: an open event stream starting after `after` (sent as
@@ -100,6 +107,10 @@ class Client {
  private:
   Client(ClientOptions options, Url url);
   HeaderList base_headers() const;
+  // One request with the retries described above; the final reply, whatever
+  // its status.
+  Result<HttpResponse> exchange(std::string_view method, std::string_view target, const Json* body,
+                                std::string_view idempotency_key, int extra_timeout_ms);
   Result<Json> finish(const HttpResponse& r);
 
   ClientOptions options_;

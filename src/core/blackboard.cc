@@ -334,7 +334,7 @@ void Blackboard::wake_waiters(std::string_view fact_id, std::string_view kind,
     CAIRN_ASSERT(it != intents_.end() && it->second.st.state == IntentState::kDeferred);
     Intent& in = it->second;
     const std::string_view key = it->first;
-    if (transitions) woken_.push_back(key);
+    if (transitions) woken_.emplace_back(key);
     if (auto next = first_missing_dependency(in.def, now_ms)) {
       CAIRN_ASSERT(waiters_.wait(key, *next).ok());
     } else if (transitions) {
@@ -1149,7 +1149,7 @@ void Blackboard::rollback() {
   }
   // Deferred intents a fact of this batch woke wait on what they waited on
   // before it (the undo above restored their status, not their wait).
-  for (std::string_view id : woken_) {
+  for (const std::string& id : woken_) {
     auto it = intents_.find(id);
     if (it == intents_.end() || it->second.st.state != IntentState::kDeferred) continue;
     ready_pending_.erase(it->first);

@@ -393,8 +393,10 @@ class Blackboard {
   LaneState& lane_state(const IntentDef& d);
   DependencyWaiters waiters_;                 // deferred intents by the key they wait on
   std::set<std::string_view> ready_pending_;  // deferred with every key ready: tick() opens them
-  std::vector<std::string_view> woken_;       // woken this batch: waits rebuilt on rollback
-  std::set<TimeEntry> stales_;                // open/deferred intents by when they turn stale
+  // Woken this batch: their waits are rebuilt on rollback. Copies, not views:
+  // rollback may erase an intent created in the same batch.
+  std::vector<std::string> woken_;
+  std::set<TimeEntry> stales_;  // open/deferred intents by when they turn stale
   // Open intents with `kind:K@ttl` keys, by when the first such key runs out
   // (tick() re-checks then: deferred, or a newer fact moved the time).
   std::set<TimeEntry> lapses_;

@@ -525,7 +525,7 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
       break;
     }
     case 14: {  // GetPlan
-      Result<Plan> p = plan();
+      Result<Plan> p = plan(std::get_if<GetPlan>(&cmd)->at_ms);
       if (p.ok()) {
         body = plan_to_json(*p);
       } else {
@@ -541,9 +541,9 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
 
 // ---- the plan -------------------------------------------------------------------------
 
-PlanInput Engine::plan_input() const {
+PlanInput Engine::plan_input(std::int64_t at_ms) const {
   PlanInput in;
-  const std::int64_t now_ms = clock_.wall_ms();
+  const std::int64_t now_ms = at_ms > 0 ? at_ms : clock_.wall_ms();
   in.now_ms = now_ms;
   const AdmissionConfig& a = config_.core.admission;
   if (a.budgets) {
@@ -639,8 +639,8 @@ PlanInput Engine::plan_input() const {
   return in;
 }
 
-Result<Plan> Engine::plan() const {
-  return compute_plan(plan_input(), bb_.plan_facts(), config_.plan.limits);
+Result<Plan> Engine::plan(std::int64_t at_ms) const {
+  return compute_plan(plan_input(at_ms), bb_.plan_facts(), config_.plan.limits);
 }
 
 void Engine::notice(Notice n) {

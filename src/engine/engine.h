@@ -146,8 +146,11 @@ struct GetHint {
   std::string hint;
 };
 struct GetState {};
-// The admission plan of the current state (plan/plan.h; GET /v1/plan).
-struct GetPlan {};
+// The admission plan of the current state (plan/plan.h; GET /v1/plan), as
+// of `at_ms` (wall ms; 0: now). The same state and `at_ms` give the same bytes.
+struct GetPlan {
+  std::int64_t at_ms = 0;
+};
 
 using Command =
     std::variant<PostFact, CreateIntent, CreateHint, Claim, ClaimNext, Heartbeat, Conclude, Fail,
@@ -314,9 +317,10 @@ class Engine {
   // ---- introspection ------------------------------------------------------------------------
   // The admission plan as of now: every open and deferred intent with its one
   // reason, waves and estimates (durations from the latency tracker once warm).
-  Result<Plan> plan() const;
+  // `at_ms` (wall ms, 0: now) plans the same state as of another time.
+  Result<Plan> plan(std::int64_t at_ms = 0) const;
   // The planner's input for the current state (what plan() plans).
-  PlanInput plan_input() const;
+  PlanInput plan_input(std::int64_t at_ms = 0) const;
   // Notices since the last call, oldest first.
   std::vector<Notice> take_notices();
 

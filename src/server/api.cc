@@ -208,6 +208,7 @@ std::vector<std::string> Api::routes() {
           "GET /v1/hints/{id}",
           "DELETE /v1/hints/{id}",
           "GET /v1/state",
+          "GET /v1/plan",
           "GET /v1/events",
           "GET /v1/evidence",
           "GET /v1/watch"};
@@ -314,6 +315,9 @@ Result<std::uint64_t> Api::last_seq() {
 }
 
 // ---- routing ------------------------------------------------------------------------
+
+// GET /v1/plan?at=: the latest wall time one may plan at (9999-12-31).
+constexpr std::uint64_t kPlanAtMax = 253'402'300'799'999ULL;
 
 Planned Api::plan(const HttpRequest& req) {
   Planned out;
@@ -629,6 +633,22 @@ Planned Api::plan(const HttpRequest& req) {
     if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     return engine_call(engine::GetState{}, reader, false, true);
   }
+  if (res == "plan" && n == 2) {
+    out.route = "GET /v1/plan";
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = read_guard({"at"}); !s.ok()) return fail(std::move(s));
+    auto q = parse_query(query);
+    if (!q.ok()) return fail(q.take_status());
+    auto at = query_uint(*q, "at", 0);
+    if (!at.ok()) return fail(at.take_status());
+    if (*at > kPlanAtMax) {
+      return fail(invalid("at must be a wall time in ms up to " + std::to_string(kPlanAtMax),
+                          "invalid_query", Json(JsonObject{{"field", Json("at")}})));
+    }
+    engine_call(engine::GetPlan{static_cast<std::int64_t>(*at)}, reader, false, true);
+    if (auto* c = std::get_if<EngineCall>(&out.action)) c->canonical = true;
+    return out;
+  }
   if (res == "events" && n == 2) {
     out.route = "GET /v1/events";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
@@ -679,6 +699,12 @@ HttpResponse Api::finish(const EngineCall& call, const Status& status, const Jso
   if (call.created_201) {
     const Json* c = body.find("created");
     if (c != nullptr && c->bool_if().value_or(false)) code = 201;
+  }
+  if (call.canonical) {
+    HttpResponse r;
+    r.status = code;
+    r.body = to_jcs(body);
+    return r;
   }
   return json_response(code, body);
 }

@@ -33,6 +33,9 @@ struct EngineCall {
   std::string caller;
   std::string idempotency_key;
   bool created_201 = false;  // 201 when the reply says "created": true
+  // The body is written as RFC 8785 canonical JSON (sorted members), so equal
+  // replies are equal bytes (GET /v1/plan).
+  bool canonical = false;
 };
 
 struct WatchCall {

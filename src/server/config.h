@@ -88,13 +88,20 @@ Status parse_listen(std::string_view text, std::string& host, std::uint16_t& por
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool is_loopback_host(std::string_view host);
 
-// Reads a YAML file over `base`:
+// Reads a YAML file over `base` (errors in lanes:, default_lane: and plan:
+// name the file and line: "PATH:LINE: field problem", details {file, line,
+// field}):
 //   listen: 127.0.0.1:7400
 //   data: ./cairn-data
 //   log_level: info
 //   store: postgres://...      (empty: SQLite in data)
 //   node: n1                   (shared mode on PostgreSQL)
 //   contract: contract.yaml    (relative to this file's directory)
+//   lanes:                     (present: lane budgets on; docs/server.md)
+//     llm/openai: {max_concurrency: 2, max_cost_units: 2, duration_ms: 6000}
+//   default_lane: true
+//   plan: {first_response_budget_ms: 10000, all_responses_budget_ms: 30000,
+//          default_duration_ms: 1000}
 //   limits: {body_bytes_max: ..., connections_max: ..., caller_rate_per_s: ..., ...}
 //   tokens:
 //     - {name: alice, sha256: <64 hex>, scopes: [agent]}

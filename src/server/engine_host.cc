@@ -5,6 +5,8 @@
 #include <chrono>
 #include <random>
 
+#include "server/log.h"
+
 namespace cairn::server {
 
 namespace {
@@ -259,11 +261,22 @@ void EngineHost::run() {
     abandoned.clear();
     if (any) drain();
     if (turn) shared_->end_turn();
+    // What the operator must hear about (an intent in a lane without a
+    // budget, ...): one warning line each.
+    for (engine::Notice& n : engine_->take_notices()) {
+      Json fields(JsonObject{{"code", Json(n.code)}});
+      if (const JsonObject* d = n.details.object_if()) {
+        for (const auto& [k, v] : *d) fields.set(k, v);
+      }
+      log(LogLevel::kWarn, n.message, fields);
+    }
     std::array<std::uint64_t, kIntentStateCount> counts{};
     const Blackboard& bb = engine_->blackboard();
     for (int i = 0; i < kIntentStateCount; ++i) counts[i] = bb.count(static_cast<IntentState>(i));
     metrics_.set_intent_counts(counts, bb.fact_count(), bb.last_seq());
     metrics_.set_engine_depths(engine_->ingress_depth(), engine_->parked());
+    metrics_.set_admission(bb.lane_usage(), config_.plan.limits.lanes_max, bb.no_budget_open(),
+                           bb.dependency_waits());
     if (stopping && engine_->ingress_depth() == 0 && !engine_->busy()) {
       std::lock_guard lock(mu_);
       if (queue_.empty()) break;

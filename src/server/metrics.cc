@@ -1,7 +1,9 @@
 // metrics.cc — Prometheus text exposition (format 0.0.4).
 #include "server/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 
 namespace cairn::server {
 
@@ -42,6 +44,30 @@ void Metrics::set_engine_depths(std::size_t ingress, std::size_t parked) {
   std::lock_guard lock(mu_);
   ingress_ = ingress;
   parked_ = parked;
+}
+
+void Metrics::set_admission(const std::vector<Blackboard::LaneUse>& lanes,
+                            std::size_t lane_series_max, std::size_t no_budget_open,
+                            std::size_t dependency_waits) {
+  // Configured keys first, then the others, each group in key order; cut at
+  // lane_series_max; shown in key order.
+  std::vector<const Blackboard::LaneUse*> pick;
+  pick.reserve(std::min(lanes.size(), lane_series_max));
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Blackboard::LaneUse& u : lanes) {
+      if (pick.size() >= lane_series_max) break;
+      if (u.configured == (pass == 0)) pick.push_back(&u);
+    }
+  }
+  std::sort(pick.begin(), pick.end(), [](const auto* a, const auto* b) { return a->key < b->key; });
+  std::vector<Blackboard::LaneUse> kept;
+  kept.reserve(pick.size());
+  for (const Blackboard::LaneUse* u : pick) kept.push_back(*u);
+  std::lock_guard lock(mu_);
+  lanes_ = std::move(kept);
+  lanes_dropped_ = lanes.size() - lanes_.size();
+  no_budget_open_ = no_budget_open;
+  dependency_waits_ = dependency_waits;
 }
 
 namespace {
@@ -126,6 +152,33 @@ std::string Metrics::render() const {
     out += "cairn_intents{state=\"" + std::string(state_name(static_cast<IntentState>(i))) +
            "\"} " + std::to_string(intents_[i]) + "\n";
   }
+  // Admission (docs/planner.md#in-cairnd).
+  header(out, "cairn_lane_running", "Claimed intents charged to each budget key.", "gauge");
+  for (const Blackboard::LaneUse& u : lanes_) {
+    out += "cairn_lane_running{lane=\"" + u.key + "\"} " + std::to_string(u.running) + "\n";
+  }
+  header(out, "cairn_lane_open", "Open intents charged to each budget key.", "gauge");
+  for (const Blackboard::LaneUse& u : lanes_) {
+    out += "cairn_lane_open{lane=\"" + u.key + "\"} " + std::to_string(u.open) + "\n";
+  }
+  header(out, "cairn_lane_max_concurrency",
+         "Each budget key's max_concurrency (0: no budget; +Inf: budgets off).", "gauge");
+  for (const Blackboard::LaneUse& u : lanes_) {
+    const std::int64_t m = u.configured ? u.budget.max_concurrency : 0;
+    out +=
+        "cairn_lane_max_concurrency{lane=\"" + u.key + "\"} " +
+        (m == std::numeric_limits<std::int64_t>::max() ? std::string("+Inf") : std::to_string(m)) +
+        "\n";
+  }
+  single(out, "cairn_lane_series_dropped",
+         "Budget keys in use beyond the lanes_max series shown above.", "gauge",
+         std::to_string(lanes_dropped_));
+  single(out, "cairn_intents_no_budget",
+         "Open intents in a lane without a budget (a configuration error: they wait no_budget).",
+         "gauge", std::to_string(no_budget_open_));
+  single(out, "cairn_dependency_waits",
+         "Deferred intents waiting for a dependency (a fact id or kind:K).", "gauge",
+         std::to_string(dependency_waits_));
   single(out, "cairn_facts", "Facts recorded.", "gauge", std::to_string(facts_));
   single(out, "cairn_event_seq", "Last event sequence number.", "gauge", std::to_string(last_seq_));
   single(out, "cairn_ingress_depth", "Requests queued for the engine thread.", "gauge",

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "core/blackboard.h"
 #include "model/intent.h"
 
 namespace cairn::server {
@@ -44,6 +46,13 @@ class Metrics {
   void set_intent_counts(const std::array<std::uint64_t, kIntentStateCount>& counts,
                          std::uint64_t facts, std::uint64_t last_seq);
   void set_engine_depths(std::size_t ingress, std::size_t parked);
+  // Admission: usage per budget key (Blackboard::lane_usage, key order),
+  // open intents without a budget, deferred intents waiting on a dependency.
+  // At most `lane_series_max` keys get series (configured keys first), so a
+  // client inventing lanes cannot grow the exposition without bound; the
+  // rest are counted in cairn_lane_series_dropped.
+  void set_admission(const std::vector<Blackboard::LaneUse>& lanes, std::size_t lane_series_max,
+                     std::size_t no_budget_open, std::size_t dependency_waits);
   // A contract reload (SIGHUP) that replaced the contract (`ok`) or was refused.
   void record_contract_reload(bool ok);
   // The contract in force: its rule count, or -1 when there is none.
@@ -75,6 +84,10 @@ class Metrics {
   std::uint64_t contract_reloads_ok_ = 0;
   std::uint64_t contract_reloads_error_ = 0;
   std::int64_t contract_rules_ = -1;
+  std::vector<Blackboard::LaneUse> lanes_;
+  std::size_t lanes_dropped_ = 0;
+  std::size_t no_budget_open_ = 0;
+  std::size_t dependency_waits_ = 0;
 };
 
 }  // namespace cairn::server

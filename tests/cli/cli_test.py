@@ -245,19 +245,21 @@ class UsageTest(unittest.TestCase):
     def test_help_everywhere(self):
         r = run(["--help"])
         self.assertEqual(r.returncode, EXIT_OK)
-        for word in ["fact", "intent", "hint", "state", "watch", "verify", "--url", "--token",
+        for word in ["fact", "intent", "hint", "state", "plan", "watch", "verify", "--url", "--token",
                      "--json", "--timeout-ms", "Exit codes"]:
             self.assertIn(word, r.stdout)
         for cmd in [["fact", "add"], ["fact", "get"], ["fact", "ls"], ["intent", "add"],
                     ["intent", "get"], ["intent", "ls"], ["intent", "claim"],
                     ["intent", "heartbeat"], ["intent", "conclude"], ["intent", "fail"],
                     ["intent", "release"], ["intent", "cancel"], ["hint", "add"],
-                    ["hint", "rm"], ["hint", "ls"], ["state"], ["watch"], ["verify"]]:
+                    ["hint", "rm"], ["hint", "ls"], ["state"], ["plan"], ["watch"], ["verify"]]:
             r = run(cmd + ["--help"])
             self.assertEqual(r.returncode, EXIT_OK, cmd)
             self.assertIn("Usage", r.stdout, cmd)
         self.assertIn("--wait-ms", run(["intent", "claim", "--help"]).stdout)
         self.assertIn("--count", run(["watch", "--help"]).stdout)
+        for opt in ["--provider", "--cost-units", "--stale-after-ms", "--requires", "--identity"]:
+            self.assertIn(opt, run(["intent", "add", "--help"]).stdout)
 
     def test_usage_errors_exit_2(self):
         port = free_port()  # nothing listens: usage errors must not need a server

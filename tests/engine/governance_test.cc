@@ -9,9 +9,8 @@
 
 #include <map>
 
+#include "engine/driver.h"
 #include "engine/engine.h"
-#include "store/fault_store.h"
-#include "store/memory_store.h"
 #include "support/test_data.h"
 
 namespace cairn::engine {
@@ -19,7 +18,7 @@ namespace {
 
 using cairn::testing::J;
 
-constexpr std::int64_t kT0 = 1'700'000'000'000;
+using testing::kT0;
 
 std::string str(const Json& j, std::string_view key) {
   const Json* v = j.find(key);
@@ -68,49 +67,14 @@ std::shared_ptr<Governance> contract() {
   return g;
 }
 
-struct Driver {
+struct Driver : testing::Driver {
   explicit Driver(std::shared_ptr<const Governance> g = contract(), std::uint64_t seed = 7)
-      : faulty(&store), engine(config(std::move(g)), seed, kT0) {}
+      : testing::Driver(config(std::move(g)), seed) {}
 
   static EngineConfig config(std::shared_ptr<const Governance> g) {
     EngineConfig c;
     c.governance = std::move(g);
     return c;
-  }
-
-  RequestId send(std::string caller, Command c) {
-    const RequestId id = next_id++;
-    EXPECT_TRUE(engine.submit(Request{id, std::move(caller), {}, std::move(c)}).ok());
-    return id;
-  }
-
-  void settle() {
-    for (int i = 0; i < 100; ++i) {
-      PollResult r = engine.poll(now);
-      if (r.effects.empty()) return;
-      for (Effect& e : r.effects) {
-        if (auto* c = std::get_if<CommitEffect>(&e)) {
-          ++commits;
-          engine.complete_commit(c->commit_id, faulty.commit(c->batch));
-        } else if (auto* rep = std::get_if<ReplyEffect>(&e)) {
-          replies[rep->request] = std::move(*rep);
-        } else if (auto* p = std::get_if<PublishEffect>(&e)) {
-          published.push_back(p->events);
-        } else if (std::get_if<ResyncEffect>(&e) != nullptr) {
-          CAIRN_ASSERT(engine.resync(faulty).ok());
-        }
-      }
-    }
-    ADD_FAILURE() << "engine did not settle";
-  }
-
-  // Sends one command, settles, returns its reply.
-  ReplyEffect run(std::string caller, Command c) {
-    const RequestId id = send(std::move(caller), std::move(c));
-    settle();
-    auto it = replies.find(id);
-    CAIRN_ASSERT_MSG(it != replies.end(), "no reply");
-    return it->second;
   }
 
   std::string post(const std::string& kind, std::string_view content) {
@@ -133,14 +97,6 @@ struct Driver {
     return r.body.find("id")->as_string();
   }
 
-  store::MemoryStore store;
-  store::FaultStore faulty;
-  Engine engine;
-  std::int64_t now = kT0;
-  RequestId next_id = 1;
-  std::map<RequestId, ReplyEffect> replies;
-  std::vector<std::vector<Event>> published;  // one entry per commit
-  int commits = 0;
   int seeds = 0;
 };
 

@@ -694,8 +694,10 @@ TEST_F(OpenApiConformance, EveryRouteAnswersAsTheSpecSays) {
   c.call(srv, revoke, "/v1/hints/" + hint, 200, R"({"creator":"anonymous"})");
   c.call(srv, revoke, "/v1/hints/nope", 404);
 
-  // State, events, watch.
+  // State, plan, events, watch.
   c.call(srv, "GET /v1/state", "/v1/state", 200);
+  c.call(srv, "GET /v1/plan", "/v1/plan", 200);
+  c.call(srv, "GET /v1/plan", "/v1/plan?limit=1", 400);
   c.call(srv, "GET /v1/events", "/v1/events", 200);
   c.call(srv, "GET /v1/events", "/v1/events?after=2&limit=3", 200);
   c.call(srv, "GET /v1/events", "/v1/events?after=x", 400);
@@ -758,6 +760,52 @@ TEST_F(OpenApiConformance, EveryRouteAnswersAsTheSpecSays) {
   srv.remove_data();
 }
 
+// With lane budgets on, GET /v1/plan gives every reason a live server can
+// show (stale and coalesced_into become terminal states at once), each valid
+// against the spec's Plan schema.
+TEST_F(OpenApiConformance, PlanShowsEveryWaitingReasonAsTheSpecSays) {
+  TestServer srv;
+  AdmissionConfig& a = srv.config.engine.core.admission;
+  a.budgets = true;
+  a.lanes["llm/openai"] = LaneBudget{1, 1};
+  srv.start();
+  auto f = c.call(srv, "POST /v1/facts", "/v1/facts", 201, fact_body("1"));
+  const std::string fact = str(f.json(), "id");
+  const std::string create = "POST /v1/intents";
+  c.call(srv, create, "/v1/intents", 201,
+         intent_body("o-1", fact, R"(,"lane":"llm","provider":"openai","priority":1)"));
+  c.call(srv, create, "/v1/intents", 201,
+         intent_body("o-2", fact, R"(,"lane":"llm","provider":"openai")"));
+  c.call(srv, create, "/v1/intents", 201, intent_body("g-1", fact, R"(,"lane":"gpu")"));
+  c.call(srv, create, "/v1/intents", 201, intent_body("d-1", fact, R"(,"requires":["kind:go"])"));
+  c.call(srv, "POST /v1/hints", "/v1/hints", 201,
+         R"({"id":"h-deny","kind":"policy","selector":{"identity":"x"},"effect":{"type":"deny"}})");
+  c.call(srv, create, "/v1/intents", 201, intent_body("x-1", fact, R"(,"identity":"x")"));
+  c.call(
+      srv, "POST /v1/hints", "/v1/hints", 201,
+      R"({"id":"h-cap","kind":"policy","selector":{"identity":"y"},"effect":{"type":"cap","n":0}})");
+  c.call(srv, create, "/v1/intents", 201, intent_body("y-1", fact, R"(,"identity":"y")"));
+  c.call(srv, create, "/v1/intents", 201, intent_body("b-1", fact));
+  c.call(srv, "POST /v1/intents/{id}/claim", "/v1/intents/b-1/claim", 200, R"({"agent":"a1"})");
+  c.call(srv, "POST /v1/intents/{id}/fail", "/v1/intents/b-1/fail", 200,
+         R"({"agent":"a1","epoch":1,"error":"boom"})");
+  auto r = c.call(srv, "GET /v1/plan", "/v1/plan", 200);
+  std::map<std::string, std::string> reasons;  // id → text
+  const Json plan = r.json();
+  const Json* intents = plan.find("intents");
+  ASSERT_TRUE(intents != nullptr && intents->is_array()) << r.body;
+  for (const Json& d : intents->as_array()) reasons[str(d, "id")] = str(d, "text");
+  EXPECT_EQ(reasons["o-1"], "admitted");
+  EXPECT_EQ(reasons["o-2"], "lane_full(llm/openai)");
+  EXPECT_EQ(reasons["g-1"], "no_budget(gpu)");
+  EXPECT_EQ(reasons["d-1"], "missing_dependency(kind:go)");
+  EXPECT_EQ(reasons["x-1"], "denied_by_hint(h-deny)");
+  EXPECT_EQ(reasons["y-1"], "capped_by_hint(h-cap)");
+  EXPECT_EQ(reasons["b-1"].rfind("backoff_until(", 0), 0u) << reasons["b-1"];
+  srv.stop();
+  srv.remove_data();
+}
+
 TEST_F(OpenApiConformance, AuthRefusalsAreDeclared) {
   TestServer srv;
   srv.config.tokens = {token("alice", "alice-secret", server::Scope::kAgent),
@@ -774,6 +822,8 @@ TEST_F(OpenApiConformance, AuthRefusalsAreDeclared) {
   c.call(srv, "GET /v1/state", "/v1/state", 401);
   c.call(srv, "GET /v1/state", "/v1/state", 401, "", bearer("wrong"));
   c.call(srv, "GET /v1/state", "/v1/state", 200, "", dash);
+  c.call(srv, "GET /v1/plan", "/v1/plan", 401);
+  c.call(srv, "GET /v1/plan", "/v1/plan", 200, "", dash);
   c.call(srv, "POST /v1/facts", "/v1/facts", 403, fact_body("1"), dash);
   c.call(srv, "POST /v1/facts", "/v1/facts", 403, fact_body("1", R"(,"creator":"bob")"), alice);
   auto f = c.call(srv, "POST /v1/facts", "/v1/facts", 201, fact_body("1"), alice);

@@ -339,14 +339,23 @@ class Client:
 
     def create_intent(self, kind: str, from_facts: Sequence[str], *, spec: Any = None,
                       id: str | None = None, lane: str | None = None,
+                      provider: str | None = None, cost_units: int | None = None,
                       priority: int | None = None, identity: str | None = None,
-                      requires: Sequence[str] | None = None, lease_ttl_ms: int | None = None,
+                      requires: Sequence[str] | None = None,
+                      stale_after_ms: int | None = None, lease_ttl_ms: int | None = None,
                       max_attempts: int | None = None, creator: str | None = None,
                       idempotency_key: str | None = None) -> dict[str, Any]:
-        """``POST /v1/intents`` → ``{id, state, created}``."""
+        """``POST /v1/intents`` → ``{id, state, created}`` (``state`` is ``deferred`` while a
+        dependency in ``requires`` is missing, ``coalesced`` with ``coalesced_into`` when an
+        intent of the same lane and ``identity`` wins). ``provider`` charges it to the budget
+        ``lane/provider`` when configured; ``cost_units`` (default 1) count against the
+        budget's ``max_cost_units``; ``stale_after_ms`` (0: never) makes it ``stale`` when not
+        claimed in time (docs/planner.md)."""
         body = _drop_none({"id": id, "kind": kind, "spec": spec, "from_facts": list(from_facts),
-                           "lane": lane, "priority": priority, "identity": identity,
+                           "lane": lane, "provider": provider, "cost_units": cost_units,
+                           "priority": priority, "identity": identity,
                            "requires": list(requires) if requires is not None else None,
+                           "stale_after_ms": stale_after_ms,
                            "lease_ttl_ms": lease_ttl_ms, "max_attempts": max_attempts,
                            "creator": self._creator(creator)})
         return self._post("/v1/intents", body, idempotency_key)
@@ -485,6 +494,15 @@ class Client:
     def state(self) -> dict[str, Any]:
         """``GET /v1/state`` → ``{"intents": {state: count}, "facts", "last_seq"}``."""
         return self._get("/v1/state")
+
+    def plan(self, *, at: int | None = None, raw: bool = False) -> Any:
+        """``GET /v1/plan`` → the admission plan ``{now_ms, admitted, intents, lanes,
+        estimates, wake_at}``: every open and deferred intent with its one reason (``text``,
+        e.g. ``lane_full(llm/openai)``), waves and estimates (docs/planner.md). ``at`` (wall
+        ms) plans the current state as of that time: the same state and ``at`` give the same
+        bytes. With ``raw=True`` the server's canonical JSON text, unchanged."""
+        path = "/v1/plan" if at is None else "/v1/plan?at=%d" % at
+        return self.request("GET", path, raw=raw)
 
     def events(self, *, after: int | None = None, limit: int | None = None) -> dict[str, Any]:
         """``GET /v1/events`` → one page ``{"events": [...], "next": seq | None}``."""

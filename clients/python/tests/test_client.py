@@ -164,6 +164,26 @@ class ClientRoutes(ServerTestCase):
         self.assertEqual([c["intent"]["id"] for c in out[0]], [iid])
         self.assertEqual(self.c.get_intent(iid)["holder"], "poller")
 
+    def test_admission_fields_deferred_coalesced(self) -> None:
+        kind = uniq("adm")
+        f = self.fact()
+        gate = uniq("gate")
+        waiting = self.c.create_intent(kind, [f], requires=["kind:" + gate], provider="p1",
+                                       cost_units=2, stale_after_ms=600_000)
+        self.assertEqual(waiting["state"], "deferred")
+        got = self.c.get_intent(waiting["id"])
+        self.assertEqual((got["provider"], got["cost_units"], got["stale_after_ms"]),
+                         ("p1", 2, 600_000))
+        self.assertEqual(self.c.claim_next(kinds=[kind], wait_ms=0), [])
+        self.c.add_fact(gate, {"ok": True})
+        self.assertEqual(self.c.get_intent(waiting["id"])["state"], "open")
+        ident = uniq("same")
+        old = self.c.create_intent(kind, [f], identity=ident, spec=1)["id"]
+        new = self.c.create_intent(kind, [f], identity=ident, spec=2)
+        self.assertEqual(new["state"], "open")
+        old_now = self.c.get_intent(old)
+        self.assertEqual((old_now["state"], old_now["coalesced_into"]), ("coalesced", new["id"]))
+
     def test_hints_create_get_list_revoke(self) -> None:
         kind = uniq("gated")
         f = self.fact()
