@@ -173,6 +173,17 @@ Blackboard::LaneState& Blackboard::lane_state(const IntentDef& d) {
   return it->second;
 }
 
+void Blackboard::ungate_all() {
+  if (gated_count_ == 0) return;
+  for (auto& [key, ls] : budgets_) {
+    (void)key;
+    ls.open.merge(ls.gated);
+    CAIRN_ASSERT(ls.gated.empty());
+  }
+  gated_count_ = 0;
+  gated_until_ = 0;
+}
+
 void Blackboard::index_memory(const Intent& in) {
   auto it = intents_.find(in.def.id);
   CAIRN_ASSERT(it != intents_.end() && &it->second == &in);
@@ -251,13 +262,17 @@ void Blackboard::unindex_memory(const Intent& in) {
     CAIRN_ASSERT(b != budgets_.end());
     // Keys without a configured budget are kept only while in use.
     const bool keep = (b->second.configured && config_.admission.budgets) ||
-                      b->second.running > 0 || !b->second.open.empty();
+                      b->second.running > 0 || !b->second.open.empty() || !b->second.gated.empty();
     if (!keep) budgets_.erase(b);
   };
   switch (s.state) {
-    case IntentState::kOpen:
-      CAIRN_ASSERT(
-          lane_state(in.def).open.erase(OpenEntry{in.def.priority, in.def.created_seq, id}) == 1);
+    case IntentState::kOpen: {
+      LaneState& ls = lane_state(in.def);
+      const OpenEntry e{in.def.priority, in.def.created_seq, id};
+      if (ls.open.erase(e) == 0) {
+        CAIRN_ASSERT(ls.gated.erase(e) == 1);
+        --gated_count_;
+      }
       if (s.not_before > 0) backoffs_.erase(TimeEntry{s.not_before, id});
       if (auto l = lapse_at_.find(id); l != lapse_at_.end()) {
         lapses_.erase(TimeEntry{l->second, id});
@@ -265,6 +280,7 @@ void Blackboard::unindex_memory(const Intent& in) {
       }
       drop_if_unused(in.def);
       break;
+    }
     case IntentState::kDeferred:
       waiters_.forget(id);
       ready_pending_.erase(id);
@@ -323,6 +339,15 @@ void Blackboard::record_fact(const FactBody& body, CanonicalFact&& canon) {
   new_facts_.push_back(NewFact{fit->first, kit->first, seq, at, std::move(canon.canonical)});
   undo_.push_back(Undo{Undo::Kind::kFactAdded, fit->first, {}, std::nullopt, kit->first, before});
   wake_waiters(fit->first, kit->first, at, true);
+  if (gated_count_ > 0) {
+    for (const auto& [hid, h] : hints_) {
+      (void)hid;
+      if (h.d.effect.type == HintEffectType::kRequire && h.d.effect.fact_kind == body.kind) {
+        ungate_all();
+        break;
+      }
+    }
+  }
 }
 
 void Blackboard::wake_waiters(std::string_view fact_id, std::string_view kind,
@@ -525,7 +550,7 @@ std::vector<Blackboard::LaneUse> Blackboard::lane_usage() const {
     u.budget = ls.configured ? ls.budget : LaneBudget{0, 0};
     u.running = ls.running;
     u.running_cost = ls.running_cost;
-    u.open = ls.open.size();
+    u.open = ls.open.size() + ls.gated.size();
     out.push_back(std::move(u));
   }
   return out;
@@ -535,7 +560,7 @@ std::size_t Blackboard::no_budget_open() const {
   std::size_t n = 0;
   for (const auto& [key, ls] : budgets_) {
     (void)key;
-    if (!ls.configured) n += ls.open.size();
+    if (!ls.configured) n += ls.open.size() + ls.gated.size();
   }
   return n;
 }
@@ -712,14 +737,17 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
     }
     return false;
   };
+  if (gated_until_ != 0 && now_ms >= gated_until_) ungate_all();  // a defer hint ended
   std::size_t scanned = 0;
   for (auto& [key, ls] : budgets_) {
     if (!ls.configured || ls.open.empty() || ls.running >= ls.budget.max_concurrency) continue;
     if (!budget_wanted(key)) continue;
     const std::int64_t room = ls.budget.max_cost_units - ls.running_cost;
-    for (const OpenEntry& e : ls.open) {
+    for (auto it = ls.open.begin(); it != ls.open.end();) {
+      const OpenEntry& e = *it;
       if (++scanned > config_.claim_scan_max) break;
       Intent& in = intents_.find(e.id)->second;
+      ++it;
       if (!wanted(filter.kinds, in.def.kind) || !wanted(filter.lanes, in.def.lane)) continue;
       if (in.def.cost_units > room) continue;  // greedy: a cheaper one may still fit
       if (now_ms < in.st.not_before) continue;
@@ -729,7 +757,21 @@ Result<ClaimReply> Blackboard::claim_next(std::string_view agent, const ClaimFil
       if (!in.def.requires_.empty() && first_missing_dependency(in.def, now_ms)) {
         continue;  // a kind:K@ttl key ran out: tick() defers it
       }
-      if (!hint_gate(in, now_ms).ok()) continue;
+      if (Status gate = hint_gate(in, now_ms); !gate.ok()) {
+        // Deny, defer and require gates hold until a hint or fact changes:
+        // set the intent aside. A cap depends on claims: it stays.
+        const std::string_view why = gate.reason();
+        if (why == "denied_by_hint" || why == "deferred_by_hint" || why == "requires_fact") {
+          if (why == "deferred_by_hint") {
+            const Json* u = gate.details().find("until");
+            const std::int64_t until = u != nullptr ? u->int_if().value_or(now_ms) : now_ms;
+            if (gated_until_ == 0 || until < gated_until_) gated_until_ = until;
+          }
+          ls.gated.insert(ls.open.extract(std::prev(it)));
+          ++gated_count_;
+        }
+        continue;
+      }
       if (!priority_hints) {
         if (better(in, in.def.priority)) {
           best = &in;
@@ -1161,6 +1203,7 @@ void Blackboard::rollback() {
     }
   }
   woken_.clear();
+  ungate_all();  // a hint of the batch may be gone
   undo_.clear();
   outbox_.clear();
   new_facts_.clear();
@@ -1177,13 +1220,15 @@ void Blackboard::clear_state() {
   fact_kinds_.clear();
   hints_.clear();
   budgets_.clear();
+  gated_count_ = 0;
+  gated_until_ = 0;
   if (config_.admission.budgets) {
     for (const auto& [key, b] : config_.admission.lanes) {
-      budgets_.emplace(key, LaneState{true, b, 0, 0, {}});
+      budgets_.emplace(key, LaneState{true, b, 0, 0, {}, {}});
     }
     if (config_.admission.default_lane && budgets_.find(kPlanDefaultLane) == budgets_.end()) {
       budgets_.emplace(std::string(kPlanDefaultLane),
-                       LaneState{true, kDefaultLaneBudget, 0, 0, {}});
+                       LaneState{true, kDefaultLaneBudget, 0, 0, {}, {}});
     }
   }
   waiters_ = DependencyWaiters();
@@ -1320,6 +1365,7 @@ Status Blackboard::set_evidence_head(std::uint64_t seq, const std::optional<stor
 }
 
 void Blackboard::put_loaded_hint(Hint h) {
+  ungate_all();  // a hint appeared, ended or changed: gates are re-checked
   auto it = hints_.find(h.d.id);
   if (it != hints_.end()) {
     if (it->second.d.expires_at != 0)

@@ -388,9 +388,17 @@ class Blackboard {
     std::int64_t running = 0;
     std::int64_t running_cost = 0;
     std::set<OpenEntry> open;
+    // Open intents claim_next found gated by a deny, defer or require hint:
+    // set aside so later claims do not re-check them at the head of `open`.
+    // Moved back whenever a hint changes, a fact of a required kind arrives,
+    // a defer ends or a batch rolls back; a cache, not state.
+    std::set<OpenEntry> gated;
   };
   std::map<std::string, LaneState, std::less<>> budgets_;
   LaneState& lane_state(const IntentDef& d);
+  std::size_t gated_count_ = 0;
+  std::int64_t gated_until_ = 0;  // the earliest defer end among gated intents (0: none)
+  void ungate_all();
   DependencyWaiters waiters_;                 // deferred intents by the key they wait on
   std::set<std::string_view> ready_pending_;  // deferred with every key ready: tick() opens them
   // Woken this batch: their waits are rebuilt on rollback. Copies, not views:

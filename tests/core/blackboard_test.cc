@@ -235,6 +235,85 @@ TEST(Intents, ClaimNextLaneFilterIsNotStarvedByOtherLanesBacklog) {
   }
 }
 
+// Intents a deny or defer hint gates sit at the head of their lane; claims
+// set them aside instead of re-checking them until the scan bound runs out,
+// and take them up again when the hint ends, a defer passes or the batch that
+// made the hint rolls back.
+TEST(Intents, HintGatedIntentsDoNotStarveTheWorkBehindThem) {
+  for (const bool budgets : {false, true}) {
+    SCOPED_TRACE(budgets ? "budgets on" : "budgets off");
+    CoreConfig cfg;
+    cfg.claim_scan_max = 8;
+    cfg.admission.budgets = budgets;
+    CoreEnv e(1, cfg);
+    const std::string seed = e.fact("seed");
+    auto mk = [&](const char* kind, std::int64_t priority) {
+      IntentDraft d = e.draft(seed, kind);
+      d.priority = priority;
+      auto r = e.bb.create_intent(std::move(d));
+      CAIRN_ASSERT_MSG(r.ok(), r.status().to_string().c_str());
+      return r->id;
+    };
+    std::set<std::string> gated;
+    for (int i = 0; i < 20; ++i) gated.insert(mk("deploy", 10));  // ahead in claim order
+    const std::string work = mk("work", 0);
+    HintDraft deny;
+    deny.kind = "freeze";
+    deny.selector.kind = "deploy";
+    deny.effect.type = HintEffectType::kDeny;
+    deny.creator = "ops";
+    auto h = e.bb.create_hint(deny);
+    ASSERT_TRUE(h.ok());
+    ASSERT_TRUE(e.flush().ok());
+    // Each claim scans at most 8 entries; the gated ones are set aside, so the
+    // third claim reaches `work` (without the cache every claim would fail).
+    Result<ClaimReply> c = not_found("none", "no_work");
+    int tries = 0;
+    while (!c.ok() && tries < 4) {
+      c = e.bb.claim_next("agent", {});
+      ++tries;
+    }
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    EXPECT_EQ(c->id, work);
+    EXPECT_EQ(tries, 3);
+    ASSERT_TRUE(e.flush().ok());
+    // Nothing else is claimable while the hint lives.
+    EXPECT_FALSE(e.bb.claim_next("agent", {}).ok());
+    // Revoked: the gated intents come back, best first.
+    ASSERT_TRUE(e.bb.revoke_hint(h->id, "ops").ok());
+    auto again = e.bb.claim_next("agent", {});
+    ASSERT_TRUE(again.ok()) << again.status().to_string();
+    EXPECT_EQ(gated.count(again->id), 1u);
+    ASSERT_TRUE(e.flush().ok());
+
+    // A defer hint: set aside until it passes.
+    HintDraft defer = deny;
+    defer.effect.type = HintEffectType::kDefer;
+    defer.effect.until = e.clock.wall_ms() + 5'000;
+    ASSERT_TRUE(e.bb.create_hint(defer).ok());
+    ASSERT_TRUE(e.flush().ok());
+    EXPECT_FALSE(e.bb.claim_next("agent", {}).ok());
+    EXPECT_FALSE(e.bb.claim_next("agent", {}).ok());
+    e.clock.advance_ms(5'000);
+    auto after = e.bb.claim_next("agent", {});
+    ASSERT_TRUE(after.ok()) << after.status().to_string();
+    EXPECT_EQ(gated.count(after->id), 1u);
+    ASSERT_TRUE(e.flush().ok());
+
+    // A hint whose batch fails: what it gated is claimable after the rollback.
+    HintDraft deny2 = deny;
+    deny2.id = "freeze-2";
+    ASSERT_TRUE(e.bb.create_hint(deny2).ok());
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(e.bb.claim_next("agent", {}).ok());
+    e.bb.drain();
+    e.bb.rollback();
+    auto back = e.bb.claim_next("agent", {});
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(gated.count(back->id), 1u);
+    ASSERT_TRUE(e.flush().ok());
+  }
+}
+
 TEST(Intents, ClaimNextFollowsPriorityThenNewestAndFilters) {
   CoreEnv e;
   auto mk = [&](const char* kind, int prio, const char* lane) {
