@@ -173,6 +173,20 @@ Blackboard::LaneState& Blackboard::lane_state(const IntentDef& d) {
   return it->second;
 }
 
+void Blackboard::refresh_cap(HintMap::iterator h) {
+  const Hint& hint = h->second;
+  if (hint.d.effect.type != HintEffectType::kCap || hint.revoked || hint.ended_at != 0) {
+    cap_held_.erase(h->first);
+    return;
+  }
+  std::int64_t n = 0;
+  for (const auto& [end, id] : leases_) {
+    (void)end;
+    if (hint.d.selector.matches(intents_.find(id)->second.def)) ++n;
+  }
+  cap_held_[h->first] = n;
+}
+
 void Blackboard::ungate_all() {
   if (gated_count_ == 0) return;
   for (auto& [key, ls] : budgets_) {
@@ -225,6 +239,9 @@ void Blackboard::index_memory(const Intent& in) {
       LaneState& ls = lane_state(in.def);
       ls.running += 1;
       ls.running_cost += in.def.cost_units;
+      for (auto& [hid, n] : cap_held_) {
+        if (hints_.find(hid)->second.d.selector.matches(in.def)) ++n;
+      }
       break;
     }
     default:
@@ -290,6 +307,9 @@ void Blackboard::unindex_memory(const Intent& in) {
       auto h = held_.find(s.holder);
       CAIRN_ASSERT(h != held_.end() && h->second > 0);
       if (--h->second == 0) held_.erase(h);
+      for (auto& [hid, n] : cap_held_) {
+        if (hints_.find(hid)->second.d.selector.matches(in.def)) --n;
+      }
       LaneState& ls = lane_state(in.def);
       CAIRN_ASSERT(ls.running > 0 && ls.running_cost >= in.def.cost_units);
       ls.running -= 1;
@@ -615,12 +635,10 @@ Status Blackboard::hint_gate(const Intent& in, std::int64_t now_ms) const {
         }
         break;
       case HintEffectType::kCap: {
-        std::int64_t held = 0;
-        for (const auto& [end, lid] : leases_) {
-          (void)end;
-          const Intent* other = intent(lid);
-          if (other != &in && h.d.selector.matches(other->def)) ++held;
-        }
+        auto c = cap_held_.find(id);
+        CAIRN_ASSERT(c != cap_held_.end());  // every live cap hint is counted
+        // Other intents only: re-claiming one's own ended lease takes no new slot.
+        const std::int64_t held = c->second - (in.st.state == IntentState::kClaimed ? 1 : 0);
         if (held >= e.n) {
           return conflict("capped by hint " + id + " at " + std::to_string(e.n), "capped_by_hint",
                           Json(JsonObject{{"hint", Json(id)}, {"cap", Json(e.n)}}));
@@ -1182,7 +1200,9 @@ void Blackboard::rollback() {
           if (!h->second.revoked && h->second.ended_at == 0 && h->second.d.expires_at != 0) {
             hint_ends_.emplace(h->second.d.expires_at, h->first);
           }
+          refresh_cap(h);
         } else {
+          cap_held_.erase(h->first);
           hints_.erase(h);
         }
         break;
@@ -1220,6 +1240,7 @@ void Blackboard::clear_state() {
   fact_kinds_.clear();
   hints_.clear();
   budgets_.clear();
+  cap_held_.clear();
   gated_count_ = 0;
   gated_until_ = 0;
   if (config_.admission.budgets) {
@@ -1378,6 +1399,7 @@ void Blackboard::put_loaded_hint(Hint h) {
   if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
     hint_ends_.emplace(stored.d.expires_at, it->first);
   }
+  refresh_cap(it);
 }
 
 Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {

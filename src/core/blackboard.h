@@ -396,6 +396,10 @@ class Blackboard {
   };
   std::map<std::string, LaneState, std::less<>> budgets_;
   LaneState& lane_state(const IntentDef& d);
+  // Claimed intents each active cap hint selects, kept as claims come and go
+  // (a cap check is then O(1), not a pass over every lease).
+  std::map<std::string_view, std::int64_t> cap_held_;  // hint id (key of hints_) → count
+  void refresh_cap(HintMap::iterator h);
   std::size_t gated_count_ = 0;
   std::int64_t gated_until_ = 0;  // the earliest defer end among gated intents (0: none)
   void ungate_all();
