@@ -322,7 +322,7 @@ void Blackboard::record_fact(const FactBody& body, CanonicalFact&& canon) {
   auto fit = facts_.emplace(std::move(canon.id), FactMeta{seq, at}).first;
   new_facts_.push_back(NewFact{fit->first, kit->first, seq, at, std::move(canon.canonical)});
   undo_.push_back(Undo{Undo::Kind::kFactAdded, fit->first, {}, std::nullopt, kit->first, before});
-  wake_waiters(fit->first, kit->first, at, true);
+  if (!canary_skip_wake_) wake_waiters(fit->first, kit->first, at, true);
 }
 
 void Blackboard::wake_waiters(std::string_view fact_id, std::string_view kind,

@@ -270,6 +270,10 @@ class Blackboard {
   // the holder's current one). The checkers must catch the result. Never
   // set outside tests.
   void set_canary_skip_fencing(bool on) { canary_skip_fencing_ = on; }
+  // Test hook for the simulator's wake canary: a new fact does not wake the
+  // deferred intents waiting on it (they stay deferred until something else
+  // re-plans them). The checkers must report I7. Never set outside tests.
+  void set_canary_skip_wake(bool on) { canary_skip_wake_ = on; }
 
   // Why `id` may not be claimed now by a hint (ok when no live hint blocks).
   Status hint_gate(const Intent& in, std::int64_t now_ms) const;
@@ -432,6 +436,7 @@ class Blackboard {
   EvidenceHead pending_evidence_head_;  // after the drained batch, until accept()
   bool drained_ = false;
   bool canary_skip_fencing_ = false;
+  bool canary_skip_wake_ = false;
 };
 
 }  // namespace cairn

@@ -326,6 +326,7 @@ class Engine {
   const LatencyTracker& latency() const { return latency_; }
   const RecordRing& records() const { return records_; }
   AgentGovernor& governor() { return governor_; }
+  const AgentBackoff& agent_backoff() const { return backoff_; }
   std::uint64_t incarnation() const { return incarnation_; }
   std::size_t ingress_depth() const { return ingress_.size(); }
   std::size_t parked() const { return parked_.size(); }
@@ -341,6 +342,10 @@ class Engine {
     canary_ = on;
     bb_.set_canary_skip_fencing(on);
   }
+  // Test hook: the simulator's wake canary — a new fact does not wake the
+  // intents deferred on it; the checkers must report I7. Never set outside
+  // tests.
+  void set_canary_skipped_wake(bool on) { bb_.set_canary_skip_wake(on); }
 
  private:
   struct Pending {  // a dispatched request awaiting the batch's commit
