@@ -428,13 +428,21 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
 }
 
 void Blackboard::admit_created(Intent& in, std::int64_t now_ms) {
+  coalesce_group(in.def, now_ms);
+  if (in.st.state != IntentState::kOpen) return;  // coalesced into a better one
+  if (auto key = first_missing_dependency(in.def, now_ms)) {
+    apply(in, lifecycle::defer(in.st, now_ms),
+          Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
+  }
+}
+
+void Blackboard::coalesce_group(const IntentDef& d, std::int64_t now_ms) {
   // Coalescing: of the open and deferred intents with this (lane, identity)
   // the first in plan order (effective priority desc, newest, id) stays; the
   // others link to it. Claimed ones run on and are not part of the group.
-  if (!in.def.identity.empty()) {
-    auto g = by_identity_.find(identity_key(in.def));
-    CAIRN_ASSERT(g != by_identity_.end());
-    if (g->second.size() > 1) {
+  if (!d.identity.empty()) {
+    auto g = by_identity_.find(identity_key(d));
+    if (g != by_identity_.end() && g->second.size() > 1) {
       Intent* winner = nullptr;
       std::int64_t best = 0;
       std::vector<Intent*> group;
@@ -456,11 +464,6 @@ void Blackboard::admit_created(Intent& in, std::int64_t now_ms) {
               Json(JsonObject{{"into", Json(winner->def.id)}}));
       }
     }
-  }
-  if (in.st.state != IntentState::kOpen) return;  // coalesced into a better one
-  if (auto key = first_missing_dependency(in.def, now_ms)) {
-    apply(in, lifecycle::defer(in.st, now_ms),
-          Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
   }
 }
 
@@ -808,7 +811,10 @@ Result<FailReply> Blackboard::fail(std::string_view id, std::string_view agent, 
   Json data(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"error", Json(detail)}});
   if (d.next.state == IntentState::kOpen) data.set("not_before", Json(d.next.not_before));
   apply(*in, d, std::move(data));
-  return FailReply{in->st.state, in->st.not_before};
+  const FailReply reply{in->st.state, in->st.not_before};
+  // Back in its (lane, identity) group: one of the waiting ones stays.
+  if (reply.state == IntentState::kOpen) coalesce_group(in->def, now());
+  return reply;
 }
 
 Status Blackboard::release(std::string_view id, std::string_view agent, std::uint64_t epoch) {
@@ -819,6 +825,7 @@ Status Blackboard::release(std::string_view id, std::string_view agent, std::uin
                          lifecycle::release(in->def, in->st, agent, epoch, now_ms));
   if (d.no_op) return Status();
   apply(*in, d, Json(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}}));
+  coalesce_group(in->def, now_ms);  // back in its (lane, identity) group
   return Status();
 }
 
@@ -900,6 +907,7 @@ TickReport Blackboard::tick() {
   while (budget > 0 && !leases_.empty() && leases_.begin()->first <= now_ms) {
     Intent& in = intents_.find(leases_.begin()->second)->second;
     expire_if_ended(in, now_ms);
+    coalesce_group(in.def, now_ms);  // back in its (lane, identity) group
     ++r.leases_expired;
     --budget;
   }
@@ -948,6 +956,11 @@ TickReport Blackboard::tick() {
     backoffs_.erase(backoffs_.begin());
     ++r.backoffs_ended;
   }
+  // So do ended defer-hint waits.
+  while (!defer_ends_.empty() && defer_ends_.begin()->first <= now_ms) {
+    defer_ends_.erase(defer_ends_.begin());
+    ++r.defers_ended;
+  }
   return r;
 }
 
@@ -959,6 +972,7 @@ std::optional<std::int64_t> Blackboard::next_deadline() const {
   consider(leases_);
   consider(hint_ends_);
   consider(backoffs_);
+  consider(defer_ends_);
   consider(stales_);
   consider(lapses_);
   if (!ready_pending_.empty()) d = now();
@@ -1119,13 +1133,10 @@ void Blackboard::rollback() {
       case Undo::Kind::kHint: {
         auto h = hints_.find(u.id);
         CAIRN_ASSERT(h != hints_.end());
-        if (h->second.d.expires_at != 0)
-          hint_ends_.erase(TimeEntry{h->second.d.expires_at, h->first});
+        unindex_hint_timers(h->second, h->first);
         if (u.hint) {
           h->second = std::move(*u.hint);
-          if (!h->second.revoked && h->second.ended_at == 0 && h->second.d.expires_at != 0) {
-            hint_ends_.emplace(h->second.d.expires_at, h->first);
-          }
+          index_hint_timers(h->second, h->first);
         } else {
           hints_.erase(h);
         }
@@ -1182,6 +1193,7 @@ void Blackboard::clear_state() {
   leases_.clear();
   backoffs_.clear();
   hint_ends_.clear();
+  defer_ends_.clear();
   held_.clear();
   for (auto& c : by_state_) c = 0;
   by_lane_.clear();
@@ -1308,16 +1320,27 @@ Status Blackboard::set_evidence_head(std::uint64_t seq, const std::optional<stor
 void Blackboard::put_loaded_hint(Hint h) {
   auto it = hints_.find(h.d.id);
   if (it != hints_.end()) {
-    if (it->second.d.expires_at != 0)
-      hint_ends_.erase(TimeEntry{it->second.d.expires_at, it->first});
+    unindex_hint_timers(it->second, it->first);
     it->second = std::move(h);
   } else {
     it = hints_.emplace(h.d.id, std::move(h)).first;
   }
-  const Hint& stored = it->second;
-  if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
-    hint_ends_.emplace(stored.d.expires_at, it->first);
+  index_hint_timers(it->second, it->first);
+}
+
+void Blackboard::index_hint_timers(const Hint& h, std::string_view id) {
+  if (h.revoked || h.ended_at != 0) return;
+  if (h.d.expires_at != 0) hint_ends_.emplace(h.d.expires_at, id);
+  // A defer hint holds intents back until `until`: that moment is a timer
+  // too, or whoever waits for them (a parked long-poll) would wait for a poll.
+  if (h.d.effect.type == HintEffectType::kDefer && h.d.effect.until > now()) {
+    defer_ends_.emplace(h.d.effect.until, id);
   }
+}
+
+void Blackboard::unindex_hint_timers(const Hint& h, std::string_view id) {
+  if (h.d.expires_at != 0) hint_ends_.erase(TimeEntry{h.d.expires_at, id});
+  if (h.d.effect.type == HintEffectType::kDefer) defer_ends_.erase(TimeEntry{h.d.effect.until, id});
 }
 
 Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {
