@@ -384,6 +384,8 @@ class Engine {
                 std::uint32_t races = 0);
   // Shared mode: the batch lost a race; roll back and queue its requests again.
   void lost_race(const Status& why);
+  // Rolls back the blackboard's drained batch (the commit did not land).
+  void undo_batch();
   void want_catch_up();  // emits a CatchUpEffect and holds the next cycle until catch_up()
   // Runs one command; fills status/body.
   void execute(const Request& r, Status& status, Json& body);
@@ -419,7 +421,9 @@ class Engine {
 
   std::deque<Request> ingress_;
   std::deque<Parked> parked_;
-  bool wake_parked_ = false;
+  // Parked long-polls to run again (work may have appeared): each once per
+  // wake, so one that finds nothing and parks again cannot spin the cycle.
+  std::size_t resume_parked_ = 0;
   std::optional<Inflight> inflight_;
   bool resync_needed_ = false;
   std::uint32_t commit_failures_ = 0;  // consecutive failed commits
