@@ -429,7 +429,7 @@ class Producer final : public Agent {
         }
       }
     }
-    if (rng.chance(0.2)) d.identity = "job-" + std::to_string(rng.range(1, 4));
+    if (rng.chance(0.3)) d.identity = "job-" + std::to_string(rng.range(1, 3));
     if (rng.chance(0.12)) d.stale_after_ms = rng.range(3'000, 30'000);
   }
 

@@ -225,6 +225,7 @@ void Checker::check_event(const Event& e, std::string_view raw) {
       report("I7",
              "deferred" + where + " on " + key + ", but its first missing dependency is " + *first);
     }
+    ++deferrals_;
     v.deferred = true;
     deferred_.insert(e.subject);
     return;
@@ -234,6 +235,7 @@ void Checker::check_event(const Event& e, std::string_view raw) {
     if (const auto first = first_missing(v.def, e.at)) {
       report("I7", "ready" + where + " while its dependency " + *first + " is not");
     }
+    ++wakes_;
     v.deferred = false;
     deferred_.erase(e.subject);
     must_wake_.erase(e.subject);
@@ -353,7 +355,6 @@ void Checker::on_fact_for_waiters(const Event& e) {
 
 void Checker::check_wakes() {
   for (const auto& [id, fact] : must_wake_) {
-    ++wakes_checked_;
     report("I7", "intent " + short_id(id) + " stayed deferred after fact " + short_id(fact) +
                      " made every dependency ready: the commit that recorded the fact did not " +
                      "reopen it (it would wait for a poll)");

@@ -150,7 +150,8 @@ class Checker {
   std::uint64_t events_checked() const { return last_seq_; }
   std::uint64_t replays_checked() const { return replays_checked_; }
   std::uint64_t plans_checked() const { return plans_checked_; }
-  std::uint64_t wakes_checked() const { return wakes_checked_; }
+  std::uint64_t deferrals() const { return deferrals_; }
+  std::uint64_t wakes() const { return wakes_; }
 
  private:
   struct IntentView {
@@ -222,7 +223,8 @@ class Checker {
   std::size_t acks_checked_ = 0;                        // prefix of acks_ checked in the log
   std::uint64_t replays_checked_ = 0;
   std::uint64_t plans_checked_ = 0;
-  std::uint64_t wakes_checked_ = 0;
+  std::uint64_t deferrals_ = 0;
+  std::uint64_t wakes_ = 0;
 };
 
 }  // namespace cairn::sim

@@ -211,9 +211,10 @@ class Simulator final : public World {
   std::int64_t progress_at_ = 0;                      // calm phase: when it last changed
 
   std::int64_t t0_ = kStartWallMs;
-  std::int64_t now_ = kStartWallMs;  // true simulated time
-  std::int64_t engine_skew_ = 0;     // the engine's clock = now_ + skew (jumps forward)
-  std::int64_t timer_at_ = 0;        // true time of the armed engine timer (0: none)
+  std::int64_t now_ = kStartWallMs;              // true simulated time
+  std::int64_t engine_skew_ = 0;                 // the engine's clock = now_ + skew (jumps forward)
+  std::int64_t timer_at_ = 0;                    // true time of the armed engine timer (0: none)
+  std::optional<std::int64_t> engine_deadline_;  // from the engine's last poll
   std::int64_t calm_start_ = 0;
   EventQueue<SimEvent> queue_;
   std::vector<std::unique_ptr<Agent>> agents_;
@@ -485,6 +486,7 @@ void Simulator::drive_engine() {
   for (int round = 0; round < kPollRoundsMax; ++round) {
     engine::PollResult r = engine_->poll(engine_now());
     if (r.effects.empty()) {
+      engine_deadline_ = r.next_deadline;
       arm_timer(r.next_deadline);
       break;
     }
@@ -661,6 +663,7 @@ void Simulator::crash_engine() {
   ++sum_.engine_crashes;
   log("engine crash");
   engine_.reset();
+  engine_deadline_.reset();
   ++incarnation_;
   timer_at_ = 0;
   queue_.remove_if(belongs_to_engine_process);
@@ -714,8 +717,11 @@ AdmissionProbe Simulator::probe(std::optional<Plan>& plan) {
     p.plan_error = r.status().to_string();
   }
   const Blackboard& bb = engine_->blackboard();
-  const auto deadline = bb.next_deadline();
-  p.timers_due = (deadline && *deadline <= now) || engine_->commit_retry_at() > now ||
+  // The last poll's deadline: the blackboard's timers and the engine's own
+  // (long-polls still to run again, a commit retry).
+  const auto bb_deadline = bb.next_deadline();
+  p.timers_due = (engine_deadline_ && *engine_deadline_ <= now) ||
+                 (bb_deadline && *bb_deadline <= now) || engine_->commit_retry_at() > now ||
                  engine_->ingress_depth() != 0;
   // Claim requests the engine accepted and has not answered: with the
   // ingress empty and nothing in flight, those are parked long-polls.
@@ -884,6 +890,8 @@ void Simulator::summarize(SimResult& out) {
   sum_.sim_ms = now_ - t0_;
   sum_.replay_checks = checker_.replays_checked();
   sum_.plan_checks = checker_.plans_checked();
+  sum_.deferrals = checker_.deferrals();
+  sum_.wakes = checker_.wakes();
   // Final states from the durable store (the engine may be down).
   SimClock clock(engine_now());
   SeededRng rng(1);
@@ -973,8 +981,8 @@ std::string result_details(const SimOptions& o, const SimResult& r) {
          n(s.clock_jumps) + ", agent pauses " + n(s.pauses) + ", agent crashes " +
          n(s.agent_crashes) + "\n";
   out += "  checks:  events " + n(s.events) + ", replay checks " + n(s.replay_checks) +
-         ", plan checks " + n(s.plan_checks) + ", idempotent retries compared " +
-         n(s.idem_compared) + "\n";
+         ", plan checks " + n(s.plan_checks) + ", deferrals " + n(s.deferrals) + ", wakes " +
+         n(s.wakes) + ", idempotent retries compared " + n(s.idem_compared) + "\n";
   out += "  final:   facts " + n(s.facts) + ", hints " + n(s.hints) + ", intents";
   for (int i = 0; i < kIntentStateCount; ++i) {
     out += " " + std::string(state_name(static_cast<IntentState>(i))) + " " + n(s.intents[i]);

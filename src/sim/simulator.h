@@ -81,6 +81,8 @@ struct SimSummary {
   std::uint64_t idem_compared = 0;  // keyed retries whose reply was compared
   std::uint64_t replay_checks = 0;  // I8 fresh-load comparisons
   std::uint64_t plan_checks = 0;    // I7 checkpoints (the engine's plan against its state)
+  std::uint64_t deferrals = 0;      // intent.deferred events checked
+  std::uint64_t wakes = 0;          // intent.ready events checked
   std::uint64_t events = 0;         // durable events at the end
   std::uint64_t facts = 0;
   std::uint64_t hints = 0;
