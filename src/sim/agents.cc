@@ -429,6 +429,14 @@ class Producer final : public Agent {
         }
       }
     }
+    // Keys are unique (a repeat is refused as invalid).
+    std::vector<std::string> keys_once;
+    for (std::string& k : d.requires_) {
+      if (std::find(keys_once.begin(), keys_once.end(), k) == keys_once.end()) {
+        keys_once.push_back(std::move(k));
+      }
+    }
+    d.requires_ = std::move(keys_once);
     if (rng.chance(0.3)) d.identity = "job-" + std::to_string(rng.range(1, 3));
     if (rng.chance(0.12)) d.stale_after_ms = rng.range(3'000, 30'000);
   }
