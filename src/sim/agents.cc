@@ -422,8 +422,11 @@ class Producer final : public Agent {
         } else if (r < 0.45) {
           d.requires_.push_back("kind:" + std::string(pick(rng, kDependencyKinds)));
         } else if (r < 0.75) {
-          d.requires_.push_back("kind:" + std::string(pick(rng, kDependencyKinds)) + "@" +
-                                pick(rng, kReadinessTtls));
+          // One draw per statement: the order in which operands of one
+          // expression are evaluated differs between compilers (and so
+          // between the native and the wasm32 build).
+          const std::string kind = pick(rng, kDependencyKinds);
+          d.requires_.push_back("kind:" + kind + "@" + pick(rng, kReadinessTtls));
         } else {
           d.requires_.push_back(promise());
         }

@@ -838,6 +838,11 @@ engine::RequestId Simulator::send(Agent& a, engine::Command cmd, const std::stri
     for (const auto& k : cn->filter.kinds) what += " kind=" + k;
     for (const auto& l : cn->filter.lanes) what += " lane=" + l;
     what += " max=" + std::to_string(cn->max) + " wait_ms=" + std::to_string(cn->wait_ms);
+  } else if (const auto* ci = std::get_if<engine::CreateIntent>(&req.command)) {
+    what += " lane=" + ci->draft.lane;
+    if (!ci->draft.provider.empty()) what += "/" + ci->draft.provider;
+    for (const auto& k : ci->draft.requires_) what += " requires=" + k.substr(0, 16);
+    if (!ci->draft.identity.empty()) what += " identity=" + ci->draft.identity;
   }
   log("send #" + std::to_string(id) + " " + a.name() + " " +
       std::string(engine::command_name(req.command)) + " key " + key + what);

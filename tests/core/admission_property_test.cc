@@ -219,7 +219,8 @@ struct World {
         } else if (k < 0.45) {
           d.requires_.push_back("kind:" + std::string(pick(kKinds)));
         } else if (k < 0.75) {
-          d.requires_.push_back("kind:" + std::string(pick(kKinds)) + "@" + pick(kTtls));
+          const std::string kind = pick(kKinds);  // one draw per statement
+          d.requires_.push_back("kind:" + kind + "@" + pick(kTtls));
         } else {
           FactBody b = promise();
           auto canon = canonicalize_fact(b, ModelLimits{});
