@@ -1,6 +1,6 @@
 // cairn-sim — run the deterministic simulator over one seed or a range.
 //
-//   cairn-sim --seed N | --seeds A..B [--steps K] [--canary] [--quiet] [--log]
+//   cairn-sim --seed N | --seeds A..B [--steps K] [--canary | --canary-wake] [--quiet] [--log]
 //
 // For every seed it prints one line (seed, trace hash, steps, simulated ms,
 // verdict) and, unless --quiet, the run's details; a failing seed also gets
@@ -13,7 +13,9 @@
 // purpose) the verdict flips: a seed passes when the checkers catch the
 // break (an I1 violation), and the exit status is 0 when they caught it in
 // at least half of the seeds run (every seed usually; some seeds never
-// produce a stale-epoch request at all).
+// produce a stale-epoch request at all). --canary-wake does the same for a
+// skipped wake (a new fact leaves the intents deferred on it waiting): the
+// checkers must report I7.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,11 +29,13 @@ namespace {
 
 void usage(const char* argv0) {
   std::fprintf(stderr,
-               "usage: %s --seed N | --seeds A..B [--steps K] [--canary] [--quiet] [--log]\n"
+               "usage: %s --seed N | --seeds A..B [--steps K] [--canary | --canary-wake] [--quiet] "
+               "[--log]\n"
                "  --seed N      run one seed\n"
                "  --seeds A..B  run seeds A through B (inclusive)\n"
                "  --steps K     events in the fault phase (default %llu)\n"
                "  --canary      break the engine's epoch check; the checkers must catch it\n"
+               "  --canary-wake skip the wake of deferred intents; the checkers must catch it\n"
                "  --quiet       one line per seed\n"
                "  --log         print every request, reply, commit and fault of the run\n",
                argv0, static_cast<unsigned long long>(cairn::sim::SimOptions::kDefaultSteps));
@@ -52,7 +56,7 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
 
 int main(int argc, char** argv) {
   std::uint64_t first = 0, last = 0, steps = cairn::sim::SimOptions::kDefaultSteps;
-  bool have_seed = false, canary = false, quiet = false, log = false;
+  bool have_seed = false, canary = false, canary_wake = false, quiet = false, log = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -72,6 +76,8 @@ int main(int argc, char** argv) {
       if (!parse_u64(argv[++i], steps) || steps == 0) return usage(argv[0]), 2;
     } else if (arg == "--canary") {
       canary = true;
+    } else if (arg == "--canary-wake") {
+      canary_wake = true;
     } else if (arg == "--quiet") {
       quiet = true;
     } else if (arg == "--log") {
@@ -81,7 +87,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!have_seed) {
+  if (!have_seed || (canary && canary_wake)) {
     usage(argv[0]);
     return 2;
   }
@@ -93,15 +99,16 @@ int main(int argc, char** argv) {
     o.seed = seed;
     o.steps = steps;
     o.canary = canary;
+    o.canary_wake = canary_wake;
     o.log = log;
     const cairn::sim::SimResult r = cairn::sim::run_simulation(o);
     ++seeds;
     total_steps += r.summary.steps;
     if (!r.ok()) ++failed;
-    if (r.caught_i1()) ++caught;
+    if (r.caught(canary_wake ? "I7" : "I1")) ++caught;
     for (const std::string& line : r.log) std::printf("  | %s\n", line.c_str());
     std::printf("%s\n", cairn::sim::result_line(o, r).c_str());
-    if (!quiet || (!r.ok() && !canary)) {
+    if (!quiet || (!r.ok() && !canary && !canary_wake)) {
       std::printf("%s", cairn::sim::result_details(o, r).c_str());
     }
     std::fflush(stdout);
@@ -113,8 +120,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed),
               static_cast<unsigned long long>(total_steps), wall_s,
               wall_s > 0 ? static_cast<double>(total_steps) / wall_s : 0.0);
-  if (canary) {
-    std::printf("canary: the broken epoch check was caught (I1) in %llu of %llu seeds\n",
+  if (canary || canary_wake) {
+    std::printf("canary: the %s was caught (%s) in %llu of %llu seeds\n",
+                canary ? "broken epoch check" : "skipped wake", canary ? "I1" : "I7",
                 static_cast<unsigned long long>(caught), static_cast<unsigned long long>(seeds));
     return 2 * caught >= seeds ? 0 : 1;
   }

@@ -358,7 +358,7 @@ void Blackboard::record_fact(const FactBody& body, CanonicalFact&& canon) {
   auto fit = facts_.emplace(std::move(canon.id), FactMeta{seq, at}).first;
   new_facts_.push_back(NewFact{fit->first, kit->first, seq, at, std::move(canon.canonical)});
   undo_.push_back(Undo{Undo::Kind::kFactAdded, fit->first, {}, std::nullopt, kit->first, before});
-  wake_waiters(fit->first, kit->first, at, true);
+  if (!canary_skip_wake_) wake_waiters(fit->first, kit->first, at, true);
   if (gated_count_ > 0) {
     for (const auto& [hid, h] : hints_) {
       (void)hid;
@@ -473,13 +473,21 @@ Result<CreateIntentReply> Blackboard::create_intent(IntentDraft draft) {
 }
 
 void Blackboard::admit_created(Intent& in, std::int64_t now_ms) {
+  coalesce_group(in.def, now_ms);
+  if (in.st.state != IntentState::kOpen) return;  // coalesced into a better one
+  if (auto key = first_missing_dependency(in.def, now_ms)) {
+    apply(in, lifecycle::defer(in.st, now_ms),
+          Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
+  }
+}
+
+void Blackboard::coalesce_group(const IntentDef& d, std::int64_t now_ms) {
   // Coalescing: of the open and deferred intents with this (lane, identity)
   // the first in plan order (effective priority desc, newest, id) stays; the
   // others link to it. Claimed ones run on and are not part of the group.
-  if (!in.def.identity.empty()) {
-    auto g = by_identity_.find(identity_key(in.def));
-    CAIRN_ASSERT(g != by_identity_.end());
-    if (g->second.size() > 1) {
+  if (!d.identity.empty()) {
+    auto g = by_identity_.find(identity_key(d));
+    if (g != by_identity_.end() && g->second.size() > 1) {
       Intent* winner = nullptr;
       std::int64_t best = 0;
       std::vector<Intent*> group;
@@ -501,11 +509,6 @@ void Blackboard::admit_created(Intent& in, std::int64_t now_ms) {
               Json(JsonObject{{"into", Json(winner->def.id)}}));
       }
     }
-  }
-  if (in.st.state != IntentState::kOpen) return;  // coalesced into a better one
-  if (auto key = first_missing_dependency(in.def, now_ms)) {
-    apply(in, lifecycle::defer(in.st, now_ms),
-          Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json(*key)}}));
   }
 }
 
@@ -882,7 +885,10 @@ Result<FailReply> Blackboard::fail(std::string_view id, std::string_view agent, 
   Json data(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}, {"error", Json(detail)}});
   if (d.next.state == IntentState::kOpen) data.set("not_before", Json(d.next.not_before));
   apply(*in, d, std::move(data));
-  return FailReply{in->st.state, in->st.not_before};
+  const FailReply reply{in->st.state, in->st.not_before};
+  // Back in its (lane, identity) group: one of the waiting ones stays.
+  if (reply.state == IntentState::kOpen) coalesce_group(in->def, now());
+  return reply;
 }
 
 Status Blackboard::release(std::string_view id, std::string_view agent, std::uint64_t epoch) {
@@ -893,6 +899,7 @@ Status Blackboard::release(std::string_view id, std::string_view agent, std::uin
                          lifecycle::release(in->def, in->st, agent, epoch, now_ms));
   if (d.no_op) return Status();
   apply(*in, d, Json(JsonObject{{"agent", Json(agent)}, {"epoch", Json(epoch)}}));
+  coalesce_group(in->def, now_ms);  // back in its (lane, identity) group
   return Status();
 }
 
@@ -974,6 +981,7 @@ TickReport Blackboard::tick() {
   while (budget > 0 && !leases_.empty() && leases_.begin()->first <= now_ms) {
     Intent& in = intents_.find(leases_.begin()->second)->second;
     expire_if_ended(in, now_ms);
+    coalesce_group(in.def, now_ms);  // back in its (lane, identity) group
     ++r.leases_expired;
     --budget;
   }
@@ -1022,6 +1030,11 @@ TickReport Blackboard::tick() {
     backoffs_.erase(backoffs_.begin());
     ++r.backoffs_ended;
   }
+  // So do ended defer-hint waits.
+  while (!defer_ends_.empty() && defer_ends_.begin()->first <= now_ms) {
+    defer_ends_.erase(defer_ends_.begin());
+    ++r.defers_ended;
+  }
   return r;
 }
 
@@ -1033,6 +1046,7 @@ std::optional<std::int64_t> Blackboard::next_deadline() const {
   consider(leases_);
   consider(hint_ends_);
   consider(backoffs_);
+  consider(defer_ends_);
   consider(stales_);
   consider(lapses_);
   if (!ready_pending_.empty()) d = now();
@@ -1193,13 +1207,10 @@ void Blackboard::rollback() {
       case Undo::Kind::kHint: {
         auto h = hints_.find(u.id);
         CAIRN_ASSERT(h != hints_.end());
-        if (h->second.d.expires_at != 0)
-          hint_ends_.erase(TimeEntry{h->second.d.expires_at, h->first});
+        unindex_hint_timers(h->second, h->first);
         if (u.hint) {
           h->second = std::move(*u.hint);
-          if (!h->second.revoked && h->second.ended_at == 0 && h->second.d.expires_at != 0) {
-            hint_ends_.emplace(h->second.d.expires_at, h->first);
-          }
+          index_hint_timers(h->second, h->first);
           refresh_cap(h);
         } else {
           cap_held_.erase(h->first);
@@ -1262,6 +1273,7 @@ void Blackboard::clear_state() {
   leases_.clear();
   backoffs_.clear();
   hint_ends_.clear();
+  defer_ends_.clear();
   held_.clear();
   for (auto& c : by_state_) c = 0;
   by_lane_.clear();
@@ -1389,17 +1401,28 @@ void Blackboard::put_loaded_hint(Hint h) {
   ungate_all();  // a hint appeared, ended or changed: gates are re-checked
   auto it = hints_.find(h.d.id);
   if (it != hints_.end()) {
-    if (it->second.d.expires_at != 0)
-      hint_ends_.erase(TimeEntry{it->second.d.expires_at, it->first});
+    unindex_hint_timers(it->second, it->first);
     it->second = std::move(h);
   } else {
     it = hints_.emplace(h.d.id, std::move(h)).first;
   }
-  const Hint& stored = it->second;
-  if (!stored.revoked && stored.ended_at == 0 && stored.d.expires_at != 0) {
-    hint_ends_.emplace(stored.d.expires_at, it->first);
-  }
+  index_hint_timers(it->second, it->first);
   refresh_cap(it);
+}
+
+void Blackboard::index_hint_timers(const Hint& h, std::string_view id) {
+  if (h.revoked || h.ended_at != 0) return;
+  if (h.d.expires_at != 0) hint_ends_.emplace(h.d.expires_at, id);
+  // A defer hint holds intents back until `until`: that moment is a timer
+  // too, or whoever waits for them (a parked long-poll) would wait for a poll.
+  if (h.d.effect.type == HintEffectType::kDefer && h.d.effect.until > now()) {
+    defer_ends_.emplace(h.d.effect.until, id);
+  }
+}
+
+void Blackboard::unindex_hint_timers(const Hint& h, std::string_view id) {
+  if (h.d.expires_at != 0) hint_ends_.erase(TimeEntry{h.d.expires_at, id});
+  if (h.d.effect.type == HintEffectType::kDefer) defer_ends_.erase(TimeEntry{h.d.effect.until, id});
 }
 
 Result<Blackboard::CatchUp> Blackboard::catch_up(store::Store& store) {

@@ -134,6 +134,8 @@ struct TickReport {
   std::size_t leases_expired = 0;
   std::size_t hints_expired = 0;
   std::size_t backoffs_ended = 0;
+  // Defer hints whose `until` passed: what they held back may be claimable.
+  std::size_t defers_ended = 0;
 };
 
 class Blackboard {
@@ -190,10 +192,11 @@ class Blackboard {
   Status revoke_hint(std::string_view id, std::string_view requester, bool admin = false);
 
   // Timers: expires ended leases and hints, turns intents past
-  // stale_after_ms stale, and forgets ended backoffs, as of the clock's now.
+  // stale_after_ms stale, and forgets ended backoffs and defer-hint waits,
+  // as of the clock's now.
   TickReport tick();
   // The earliest wall time at which tick() has work (lease end, hint expiry,
-  // backoff end, an intent turning stale), or nullopt.
+  // backoff end, a defer hint's `until`, an intent turning stale), or nullopt.
   std::optional<std::int64_t> next_deadline() const;
 
   // ---- group commit --------------------------------------------------------
@@ -270,6 +273,10 @@ class Blackboard {
   // the holder's current one). The checkers must catch the result. Never
   // set outside tests.
   void set_canary_skip_fencing(bool on) { canary_skip_fencing_ = on; }
+  // Test hook for the simulator's wake canary: a new fact does not wake the
+  // deferred intents waiting on it (they stay deferred until something else
+  // re-plans them). The checkers must report I7. Never set outside tests.
+  void set_canary_skip_wake(bool on) { canary_skip_wake_ = on; }
 
   // Why `id` may not be claimed now by a hint (ok when no live hint blocks).
   Status hint_gate(const Intent& in, std::int64_t now_ms) const;
@@ -356,6 +363,9 @@ class Blackboard {
   void set_hint(Hint h);
   // Replaces (or adds) a hint read from the store: no undo record.
   void put_loaded_hint(Hint h);
+  // The timers of a live hint: its expiry, and the end of a defer effect.
+  void index_hint_timers(const Hint& h, std::string_view id);
+  void unindex_hint_timers(const Hint& h, std::string_view id);
   Result<ClaimReply> claim_intent(Intent& in, std::string_view agent, std::int64_t ttl_ms,
                                   std::int64_t now_ms);
   void expire_if_ended(Intent& in, std::int64_t now_ms);
@@ -363,6 +373,10 @@ class Blackboard {
   // Admission at creation: coalesces the (lane, identity) group, then defers
   // the survivor when a dependency is missing.
   void admit_created(Intent& in, std::int64_t now_ms);
+  // Coalesces the open and deferred intents of d's (lane, identity) group
+  // into the first in plan order. At creation, and whenever a claimed intent
+  // returns to open (released, failed, expired): the group never holds two.
+  void coalesce_group(const IntentDef& d, std::int64_t now_ms);
   // A fact of `kind` arrived: the deferred intents it wakes become open (or
   // wait on their next missing key).
   void wake_waiters(std::string_view fact_id, std::string_view kind, std::int64_t recorded_at,
@@ -428,10 +442,11 @@ class Blackboard {
     const Blackboard& bb_;
   };
   FactsView facts_view_{*this};
-  std::set<TimeEntry> leases_;     // claimed intents by lease end
-  std::set<TimeEntry> backoffs_;   // open intents by not_before (future only)
-  std::set<TimeEntry> hint_ends_;  // live hints with an expiry, by expires_at
-  StrMap<std::size_t> held_;       // agent → leases held
+  std::set<TimeEntry> leases_;      // claimed intents by lease end
+  std::set<TimeEntry> backoffs_;    // open intents by not_before (future only)
+  std::set<TimeEntry> hint_ends_;   // live hints with an expiry, by expires_at
+  std::set<TimeEntry> defer_ends_;  // live defer hints by `until` (future only)
+  StrMap<std::size_t> held_;        // agent → leases held
   std::size_t by_state_[kIntentStateCount] = {};
   std::map<std::string, LaneCounts, std::less<>> by_lane_;  // lanes with at least one intent
   std::uint64_t last_seq_ = 0;
@@ -446,6 +461,7 @@ class Blackboard {
   EvidenceHead pending_evidence_head_;  // after the drained batch, until accept()
   bool drained_ = false;
   bool canary_skip_fencing_ = false;
+  bool canary_skip_wake_ = false;
 };
 
 }  // namespace cairn

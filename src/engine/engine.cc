@@ -839,7 +839,7 @@ void Engine::after_events(const std::vector<Event>& events) {
       claimed_at_.erase(e.subject);
     }
   }
-  if (work_may_have_appeared(events) && !parked_.empty()) wake_parked_ = true;
+  if (work_may_have_appeared(events)) resume_parked_ = parked_.size();
 }
 
 // ---- commits ----------------------------------------------------------------------------------
@@ -888,15 +888,22 @@ void Engine::complete_commit(std::uint64_t commit_id, Result<store::CommitInfo> 
     wait *= 2;
   }
   commit_retry_at_ = clock_.wall_ms() + std::min(wait, config_.commit_retry_cap_ms);
-  if (inflight_->drained) bb_.rollback();
+  if (inflight_->drained) undo_batch();
   requeue_unrecord(*inflight_);
   fail_all(inflight_->replies, why, carry_);
   inflight_.reset();
 }
 
+void Engine::undo_batch() {
+  bb_.rollback();
+  // The batch may have claimed work that is free again: the long-polls that
+  // parked meanwhile (finding nothing) get another look.
+  resume_parked_ = parked_.size();
+}
+
 void Engine::lost_race(const Status& why) {
   counters_.add("commit.lost_race");
-  if (inflight_->drained) bb_.rollback();
+  if (inflight_->drained) undo_batch();
   requeue_unrecord(*inflight_);
   std::deque<Redo> again;
   for (Pending& p : inflight_->replies) {
@@ -988,7 +995,7 @@ Status Engine::resync(store::Store& store) {
     carry_.push_back(PublishEffect{std::move(inflight_->events)});
   } else {
     counters_.add("resync.not_applied");
-    if (inflight_->drained) bb_.rollback();
+    if (inflight_->drained) undo_batch();
     requeue_unrecord(*inflight_);
   }
   resync_needed_ = false;
@@ -1018,9 +1025,17 @@ PollResult Engine::poll(std::int64_t now_ms) {
       races.push_back(redo_.front().races);
       redo_.pop_front();
     }
+    // Timers first (expiries in the blackboard): a backoff or a defer hint
+    // that ended makes work claimable by time alone, and the long-polls
+    // waiting for it run in this very cycle.
+    cycle_mutated_ = false;
+    const TickReport t = bb_.tick();
+    if (t.backoffs_ended > 0 || t.defers_ended > 0) resume_parked_ = parked_.size();
     std::size_t resumed = 0;  // the first `resumed` entries of `cycle` were parked or redone
-    if (wake_parked_) {
-      while (!parked_.empty() && cycle.size() < config_.commands_per_cycle_max) {
+    if (resume_parked_ > 0) {
+      while (!parked_.empty() && resume_parked_ > 0 &&
+             cycle.size() < config_.commands_per_cycle_max) {
+        --resume_parked_;
         Parked p = std::move(parked_.front());
         parked_.pop_front();
         if (auto* cn = std::get_if<ClaimNext>(&p.request.command)) {
@@ -1028,7 +1043,7 @@ PollResult Engine::poll(std::int64_t now_ms) {
         }
         cycle.push_back(std::move(p.request));
       }
-      wake_parked_ = !parked_.empty();
+      resume_parked_ = std::min(resume_parked_, parked_.size());
     }
     resumed = cycle.size();
     while (!ingress_.empty() && cycle.size() < config_.commands_per_cycle_max) {
@@ -1037,11 +1052,8 @@ PollResult Engine::poll(std::int64_t now_ms) {
     }
     races.resize(cycle.size(), 0);
 
-    // 2. Timers: expiries in the blackboard, then long-poll deadlines.
+    // 2. Long-poll deadlines.
     std::vector<Pending> pending;
-    cycle_mutated_ = false;
-    const TickReport t = bb_.tick();
-    if (t.backoffs_ended > 0 && !parked_.empty()) wake_parked_ = true;
     for (auto it = parked_.begin(); it != parked_.end();) {
       if (it->deadline <= clock_.wall_ms()) {
         counters_.add("claims.long_poll_timeout");
@@ -1106,8 +1118,12 @@ PollResult Engine::poll(std::int64_t now_ms) {
     }
   }
 
-  // 6. Deadlines.
+  // 6. Deadlines. Long-polls still to run again (past the cycle budget) make
+  // the next poll due at once.
   out.next_deadline = bb_.next_deadline();
+  if (resume_parked_ > 0 && !busy() && !catch_up_wanted_ && clock_.wall_ms() >= commit_retry_at_) {
+    out.next_deadline = clock_.wall_ms();
+  }
   if (commit_retry_at_ > clock_.wall_ms() &&
       (!out.next_deadline || commit_retry_at_ < *out.next_deadline)) {
     out.next_deadline = commit_retry_at_;

@@ -330,6 +330,7 @@ class Engine {
   const LatencyTracker& latency() const { return latency_; }
   const RecordRing& records() const { return records_; }
   AgentGovernor& governor() { return governor_; }
+  const AgentBackoff& agent_backoff() const { return backoff_; }
   std::uint64_t incarnation() const { return incarnation_; }
   std::size_t ingress_depth() const { return ingress_.size(); }
   std::size_t parked() const { return parked_.size(); }
@@ -345,6 +346,10 @@ class Engine {
     canary_ = on;
     bb_.set_canary_skip_fencing(on);
   }
+  // Test hook: the simulator's wake canary — a new fact does not wake the
+  // intents deferred on it; the checkers must report I7. Never set outside
+  // tests.
+  void set_canary_skipped_wake(bool on) { bb_.set_canary_skip_wake(on); }
 
  private:
   struct Pending {  // a dispatched request awaiting the batch's commit
@@ -383,6 +388,8 @@ class Engine {
                 std::uint32_t races = 0);
   // Shared mode: the batch lost a race; roll back and queue its requests again.
   void lost_race(const Status& why);
+  // Rolls back the blackboard's drained batch (the commit did not land).
+  void undo_batch();
   void want_catch_up();  // emits a CatchUpEffect and holds the next cycle until catch_up()
   // Runs one command; fills status/body.
   void execute(const Request& r, Status& status, Json& body);
@@ -418,7 +425,9 @@ class Engine {
 
   std::deque<Request> ingress_;
   std::deque<Parked> parked_;
-  bool wake_parked_ = false;
+  // Parked long-polls to run again (work may have appeared): each once per
+  // wake, so one that finds nothing and parks again cannot spin the cycle.
+  std::size_t resume_parked_ = 0;
   std::optional<Inflight> inflight_;
   bool resync_needed_ = false;
   std::uint32_t commit_failures_ = 0;  // consecutive failed commits

@@ -2,9 +2,11 @@
 #include "sim/agents.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <utility>
 
+#include "model/fact.h"
 #include "model/sha256.h"
 
 namespace cairn::sim {
@@ -22,8 +24,21 @@ constexpr std::int64_t kResendBaseMs = 20;
 constexpr std::int64_t kResendCapMs = 1'000;
 
 constexpr const char* kIntentKinds[] = {"crawl", "build", "index"};
-constexpr const char* kLanes[] = {"default", "bulk"};
+// Lanes with budgets when the seed turns budgets on (simulator.cc): `llm`
+// also per provider. `orphan` never has one: its intents wait no_budget
+// until the producer cancels them in the calm phase.
+constexpr const char* kLanes[] = {"default", "bulk", "llm"};
+constexpr const char* kProviders[] = {"openai", "anthropic"};
+constexpr const char* kOrphanLane = "orphan";
 constexpr std::int64_t kTtlChoicesMs[] = {400, 1'000, 2'500, 5'000};
+// Dependencies: fact kinds the producer posts, and readiness TTLs for
+// `kind:K@ttl` keys (all longer than the calm phase's refresh interval).
+constexpr const char* kDependencyKinds[] = {"obs", "page", "gate"};
+constexpr const char* kReadinessTtls[] = {"2s", "5s", "20s"};
+// In the calm phase the producer posts a fact of each dependency kind this
+// often, so `kind:K@ttl` waits clear however late a worker comes.
+constexpr std::int64_t kCalmRefreshMinMs = 300;
+constexpr std::int64_t kCalmRefreshMaxMs = 900;
 
 template <class T, std::size_t N>
 const T& pick(Rng& rng, const T (&xs)[N]) {
@@ -239,6 +254,7 @@ class Worker final : public Agent {
     }
     engine::ClaimNext c;
     if (rng.chance(0.2)) c.filter.kinds = {pick(rng, kIntentKinds)};
+    if (rng.chance(0.1)) c.filter.lanes = {pick(rng, kLanes)};
     c.ttl_ms = requested_ttl_;
     c.max = want_ - leases_.size();
     c.wait_ms = long_poll_ ? rng.range(100, 2'000) : 0;
@@ -291,17 +307,25 @@ class Producer final : public Agent {
     sleep_until(w, next_);
   }
 
+  void calm_down(World& w) override {
+    Agent::calm_down(w);
+    next_ = w.local_now(*this);
+    sleep_until(w, next_);
+  }
+
  protected:
-  enum Purpose { kPost = 1, kCreate, kCancel };
+  enum Purpose { kPost = 1, kCreate, kCancel, kKeep };
 
   void act(World& w) override {
-    if (calm_) return;  // quiet: the liveness phase drains what exists
     Rng& rng = w.rng();
     const std::int64_t now = w.local_now(*this);
+    if (calm_) return act_calm(w, now);
     if (now < next_) return sleep_until(w, next_);
     next_ = now + rng.range(50, 900);
     const auto& facts = w.known_facts();
     if (facts.empty() || rng.chance(0.25)) return post_fact(w);
+    // Keep a promise now and then: the intents that require it wake.
+    if (!promised_.empty() && rng.chance(0.15)) return keep_promise(w);
     if (created_ < intents_max_) return create_intent(w);
     if (!mine_.empty() && rng.chance(0.15)) {
       const std::string id = mine_[rng.uniform(mine_.size())];
@@ -313,14 +337,35 @@ class Producer final : public Agent {
 
   void handle(World& w, int purpose, const Status& st, const Json& body) override {
     (void)w;
+    const bool unsure = st.code() == Code::kUnavailable || st.code() == Code::kOutcomeUnknown;
     if (purpose == kCreate && st.ok()) mine_.push_back(json_string(body, "id"));
-    if (purpose == kCancel &&
-        !(st.code() == Code::kUnavailable || st.code() == Code::kOutcomeUnknown)) {
+    if (purpose == kCancel && !unsure) {
       mine_.erase(std::remove(mine_.begin(), mine_.end(), pending_subject()), mine_.end());
+      orphans_.erase(std::remove(orphans_.begin(), orphans_.end(), pending_subject()),
+                     orphans_.end());
     }
+    // A kept promise is posted again until a final reply says it is recorded.
+    if (purpose == kKeep && !unsure && !promised_.empty()) promised_.erase(promised_.begin());
   }
 
  private:
+  // The calm phase: no new intents; keep every promise, lift the orphans
+  // (their lane has no budget), then refresh each dependency kind so no
+  // `kind:K@ttl` wait outlives the phase.
+  void act_calm(World& w, std::int64_t now) {
+    if (!promised_.empty()) return keep_promise(w);
+    if (!orphans_.empty()) {
+      const std::string id = orphans_.back();
+      return request(w, engine::Cancel{id}, kCancel, id);
+    }
+    if (now < next_) return sleep_until(w, next_);
+    next_ = now + w.rng().range(kCalmRefreshMinMs, kCalmRefreshMaxMs);
+    FactBody b;
+    b.kind = kDependencyKinds[refresh_++ % std::size(kDependencyKinds)];
+    b.content = Json(JsonObject{{"n", Json(++facts_)}, {"by", Json(name_)}});
+    request(w, engine::PostFact{std::move(b)}, kPost);
+  }
+
   void post_fact(World& w) {
     Rng& rng = w.rng();
     FactBody b;
@@ -340,6 +385,65 @@ class Producer final : public Agent {
     request(w, engine::PostFact{std::move(b)}, kPost);
   }
 
+  void keep_promise(World& w) { request(w, engine::PostFact{promised_.front()}, kKeep); }
+
+  // A fact the producer will post later; its id (a content hash) can be
+  // required now.
+  std::string promise() {
+    FactBody b;
+    b.kind = "promised";
+    b.creator = name_;
+    b.content = Json(JsonObject{{"promise", Json(++promises_)}, {"by", Json(name_)}});
+    auto canon = canonicalize_fact(b, ModelLimits{});
+    CAIRN_ASSERT(canon.ok());
+    promised_.push_back(std::move(b));
+    return canon->id;
+  }
+
+  // Admission fields: lane (and provider), cost, dependencies, coalescing
+  // identity, staleness.
+  void admission_fields(Rng& rng, const std::vector<std::string>& facts, IntentDraft& d) {
+    d.lane = pick(rng, kLanes);
+    if (d.lane == "llm" && rng.chance(0.75)) d.provider = pick(rng, kProviders);
+    if (rng.chance(0.05)) {
+      // A lane nobody budgeted: a client-chosen id lets the producer cancel
+      // it even when the reply is lost.
+      d.lane = kOrphanLane;
+      d.id = name_ + "-orphan-" + std::to_string(created_);
+      orphans_.push_back(d.id);
+    }
+    d.cost_units = rng.range(1, 2);
+    if (rng.chance(0.35)) {
+      const std::int64_t keys = rng.range(1, 2);
+      for (std::int64_t i = 0; i < keys; ++i) {
+        const double r = rng.unit();
+        if (r < 0.2 && !facts.empty()) {
+          d.requires_.push_back(facts[rng.uniform(facts.size())]);
+        } else if (r < 0.45) {
+          d.requires_.push_back("kind:" + std::string(pick(rng, kDependencyKinds)));
+        } else if (r < 0.75) {
+          // One draw per statement: the order in which operands of one
+          // expression are evaluated differs between compilers (and so
+          // between the native and the wasm32 build).
+          const std::string kind = pick(rng, kDependencyKinds);
+          d.requires_.push_back("kind:" + kind + "@" + pick(rng, kReadinessTtls));
+        } else {
+          d.requires_.push_back(promise());
+        }
+      }
+    }
+    // Keys are unique (a repeat is refused as invalid).
+    std::vector<std::string> keys_once;
+    for (std::string& k : d.requires_) {
+      if (std::find(keys_once.begin(), keys_once.end(), k) == keys_once.end()) {
+        keys_once.push_back(std::move(k));
+      }
+    }
+    d.requires_ = std::move(keys_once);
+    if (rng.chance(0.3)) d.identity = "job-" + std::to_string(rng.range(1, 3));
+    if (rng.chance(0.12)) d.stale_after_ms = rng.range(3'000, 30'000);
+  }
+
   void create_intent(World& w) {
     Rng& rng = w.rng();
     ++created_;
@@ -349,7 +453,7 @@ class Producer final : public Agent {
     d.from_facts.push_back(facts[rng.uniform(facts.size())]);
     const std::string& second = facts[rng.uniform(facts.size())];
     if (second != d.from_facts.front() && rng.chance(0.3)) d.from_facts.push_back(second);
-    d.lane = pick(rng, kLanes);
+    admission_fields(rng, facts, d);
     d.priority = rng.range(-3, 3);
     d.lease_ttl_ms = pick(rng, kTtlChoicesMs);
     d.max_attempts = rng.range(1, 5);
@@ -361,8 +465,12 @@ class Producer final : public Agent {
   std::size_t intents_max_;
   std::size_t created_ = 0;
   std::uint64_t facts_ = 0;
+  std::uint64_t promises_ = 0;
+  std::size_t refresh_ = 0;
   std::int64_t next_ = 0;
   std::vector<std::string> mine_;
+  std::vector<std::string> orphans_;  // intents in the orphan lane, cancelled when calm
+  std::vector<FactBody> promised_;    // facts required by id, not yet posted
 };
 
 // ---- hint writer --------------------------------------------------------------------------------

@@ -8,7 +8,13 @@
 //
 //   Producer    posts facts and creates intents grounded in acknowledged
 //               facts (each create carries a unique spec.token); cancels a
-//               few of its own intents.
+//               few of its own intents. Intents carry admission fields:
+//               lanes (llm with a provider), cost_units, dependencies (fact
+//               ids, `kind:K`, `kind:K@ttl`, and ids of facts it promises
+//               to post later), coalescing identities and stale_after_ms;
+//               a few go to a lane without a budget. When calm it keeps
+//               its promises, cancels those orphans and keeps posting a
+//               fact of each dependency kind.
 //   Worker      claim_next (sometimes a specific claim, sometimes a
 //               long-poll) → heartbeat → conclude, fail or release. Tempers:
 //                 normal   heartbeats every ttl/3, works 0.2–2 ttl

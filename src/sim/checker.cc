@@ -1,6 +1,7 @@
 // checker.cc — invariant checks over the durable log and the store.
 #include "sim/checker.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/keys.h"
@@ -81,6 +82,8 @@ void Checker::scan() {
     }
     if (!page->more) break;
   }
+  // The store applies whole batches: every wake a fact owed is due by now.
+  check_wakes();
   for (; acks_checked_ < acks_.size(); ++acks_checked_) check_ack(acks_[acks_checked_]);
 }
 
@@ -128,6 +131,9 @@ void Checker::check_event(const Event& e, std::string_view raw) {
     if (v.claimed) {
       auto h = held_.find(v.holder);
       if (h != held_.end()) h->second.erase(e.subject);
+      auto& r = running_[budget_key(v.def)];
+      r.first -= 1;
+      r.second -= v.def.cost_units;
     }
     v.claimed = false;
     v.holder.clear();
@@ -136,6 +142,9 @@ void Checker::check_event(const Event& e, std::string_view raw) {
     end_lease();
     v.terminal = true;
     v.final_state = s;
+    v.deferred = false;
+    deferred_.erase(e.subject);
+    must_wake_.erase(e.subject);
   };
 
   if (e.type == ev::kIntentClaimed) return on_claimed(e, v);
@@ -204,6 +213,61 @@ void Checker::check_event(const Event& e, std::string_view raw) {
     finish(IntentState::kCancelled);
     return;
   }
+  // Admission transitions (I7): each must be true of the log at its time.
+  if (e.type == ev::kIntentDeferred) {
+    const std::string key = data_string(e, "key");
+    const auto first = first_missing(v.def, e.at);
+    if (v.claimed || v.deferred) {
+      report("I7", "deferred" + where + " while it was " + (v.claimed ? "claimed" : "deferred"));
+    } else if (!first) {
+      report("I7", "deferred" + where + " on " + key + ", but every dependency is ready");
+    } else if (*first != key) {
+      report("I7",
+             "deferred" + where + " on " + key + ", but its first missing dependency is " + *first);
+    }
+    ++deferrals_;
+    v.deferred = true;
+    deferred_.insert(e.subject);
+    return;
+  }
+  if (e.type == ev::kIntentReady) {
+    if (!v.deferred) report("I7", "ready" + where + " but it was not deferred");
+    if (const auto first = first_missing(v.def, e.at)) {
+      report("I7", "ready" + where + " while its dependency " + *first + " is not");
+    }
+    ++wakes_;
+    v.deferred = false;
+    deferred_.erase(e.subject);
+    must_wake_.erase(e.subject);
+    return;
+  }
+  if (e.type == ev::kIntentStale) {
+    if (v.claimed) report("I7", "stale" + where + " while claimed");
+    if (v.def.stale_after_ms <= 0 || e.at < v.def.created_at + v.def.stale_after_ms) {
+      report("I7", "stale" + where + " before created_at + stale_after_ms (" +
+                       std::to_string(v.def.created_at) + " + " +
+                       std::to_string(v.def.stale_after_ms) + ")");
+    }
+    finish(IntentState::kStale);
+    return;
+  }
+  if (e.type == ev::kIntentCoalesced) {
+    const std::string into = data_string(e, "into");
+    auto w = intents_.find(into);
+    if (v.claimed) report("I7", "coalesced" + where + " while claimed");
+    if (w == intents_.end() || !w->second.defined || into == e.subject) {
+      report("I7", "coalesced" + where + " into unknown intent " + short_id(into));
+    } else if (v.def.identity.empty() || w->second.def.identity != v.def.identity ||
+               w->second.def.lane != v.def.lane) {
+      report("I7", "coalesced" + where + " into " + short_id(into) +
+                       ", which has another (lane, identity)");
+    } else if (w->second.terminal || w->second.claimed) {
+      report("I7",
+             "coalesced" + where + " into " + short_id(into) + ", which is no longer waiting");
+    }
+    finish(IntentState::kCoalesced);
+    return;
+  }
   report("I8", "unknown event type " + e.type + where);
 }
 
@@ -235,6 +299,90 @@ void Checker::on_fact_recorded(const Event& e) {
     report("I4", "fact " + short_id(e.subject) + " recorded twice");
   }
   fact_kinds_.insert(f->body.kind);
+  std::int64_t& newest = kind_newest_at_[f->body.kind];
+  newest = std::max(newest, e.at);
+  on_fact_for_waiters(e);
+}
+
+// ---- admission (I6 budgets, I7)
+// ------------------------------------------------------------------
+
+std::string Checker::budget_key(const IntentDef& d) const {
+  // docs/planner.md: "lane/provider" when configured, else "lane" when
+  // configured (or the built-in default lane), else unconfigured under its
+  // most specific name. Budgets off: every lane is its own unlimited key.
+  const AdmissionConfig& a = config_.admission;
+  if (!a.budgets) return d.lane;
+  const std::string specific = d.provider.empty() ? d.lane : d.lane + "/" + d.provider;
+  if (a.lanes.count(specific) != 0) return specific;
+  if (a.lanes.count(d.lane) != 0) return d.lane;
+  if (a.default_lane && d.lane == kPlanDefaultLane) return d.lane;
+  return specific;
+}
+
+const LaneBudget* Checker::budget_for(const std::string& key) const {
+  const AdmissionConfig& a = config_.admission;
+  if (auto it = a.lanes.find(key); it != a.lanes.end()) return &it->second;
+  if (a.default_lane && key == kPlanDefaultLane) return &kDefaultLaneBudget;
+  return nullptr;
+}
+
+bool Checker::ready(const std::string& key, std::int64_t at) const {
+  auto k = parse_dependency_key(key);
+  if (!k.ok()) return false;
+  if (k->type == DependencyKey::Type::kFactId) return facts_.count(k->name) != 0;
+  auto newest = kind_newest_at_.find(k->name);
+  if (newest == kind_newest_at_.end()) return false;
+  return k->ttl_ms == 0 || at - newest->second < k->ttl_ms;
+}
+
+std::optional<std::string> Checker::first_missing(const IntentDef& d, std::int64_t at) const {
+  for (const std::string& key : d.requires_) {
+    if (!ready(key, at)) return key;
+  }
+  return std::nullopt;
+}
+
+void Checker::on_fact_for_waiters(const Event& e) {
+  // Time only ever makes a dependency less ready; a fact is the one thing
+  // that clears a wait. A deferred intent this fact completes owes an
+  // intent.ready in the same commit (checked at the end of the scan).
+  for (const std::string& id : deferred_) {
+    const IntentView& v = intents_.find(id)->second;
+    if (!first_missing(v.def, e.at)) must_wake_.emplace(id, e.subject);
+  }
+}
+
+void Checker::check_wakes() {
+  for (const auto& [id, fact] : must_wake_) {
+    report("I7", "intent " + short_id(id) + " stayed deferred after fact " + short_id(fact) +
+                     " made every dependency ready: the commit that recorded the fact did not " +
+                     "reopen it (it would wait for a poll)");
+  }
+  must_wake_.clear();
+}
+
+void Checker::check_claim_admission(const Event& e, IntentView& v, const std::string& where) {
+  if (v.deferred) report("I7", "claim" + where + " of a deferred intent");
+  if (const auto first = first_missing(v.def, e.at)) {
+    report("I7", "claim" + where + " while its dependency " + *first + " is not ready");
+  }
+  if (v.def.stale_after_ms > 0 && e.at >= v.def.created_at + v.def.stale_after_ms) {
+    report("I7", "claim" + where + " of an intent past its stale_after_ms");
+  }
+  if (!config_.admission.budgets) return;
+  const std::string key = budget_key(v.def);
+  const LaneBudget* b = budget_for(key);
+  const auto& r = running_[key];
+  if (b == nullptr || v.def.cost_units > b->max_cost_units) {
+    report("I6", "claim" + where + " in budget " + key + ", which has no budget for it");
+  } else if (r.first >= b->max_concurrency || r.second + v.def.cost_units > b->max_cost_units) {
+    report("I6", "claim" + where + " in budget " + key + " with " + std::to_string(r.first) +
+                     " claimed (cost " + std::to_string(r.second) + " + " +
+                     std::to_string(v.def.cost_units) + "), over max_concurrency " +
+                     std::to_string(b->max_concurrency) + " / max_cost_units " +
+                     std::to_string(b->max_cost_units));
+  }
 }
 
 void Checker::on_intent_created(const Event& e) {
@@ -352,6 +500,10 @@ void Checker::on_claimed(const Event& e, IntentView& v) {
         break;
     }
   }
+  check_claim_admission(e, v, where);
+  auto& r = running_[budget_key(v.def)];
+  r.first += 1;
+  r.second += v.def.cost_units;
   v.claimed = true;
   v.epoch = epoch;
   v.lease_end = data_int(e, "lease_expires_at");
@@ -510,7 +662,113 @@ void Checker::check_acks_against(const Blackboard& bb) {
 
 // ---- replay and the final pass ------------------------------------------------------------------
 
-void Checker::check_replay(const Blackboard& bb, std::int64_t now_ms) {
+void Checker::check_plan(const Blackboard& bb, const AdmissionProbe& probe, std::int64_t now_ms) {
+  ++plans_checked_;
+  if (probe.plan == nullptr) {
+    report("I7", "the engine cannot plan its own state: " + probe.plan_error);
+    return;
+  }
+  const Plan& plan = *probe.plan;
+  // Exactly one reason for every open and deferred intent, and none for others.
+  std::map<std::string_view, const PlanDecision*> by_id;
+  for (const PlanDecision& d : plan.decisions) {
+    if (!by_id.emplace(d.id, &d).second) {
+      report("I7", "the plan gives intent " + short_id(d.id) + " more than one reason");
+    }
+  }
+  std::size_t waiting = 0;
+  for (const auto& [id, in] : bb.intents()) {
+    const IntentState st = in.st.state;
+    if (st != IntentState::kOpen && st != IntentState::kDeferred) continue;
+    ++waiting;
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      report("I7", std::string(state_name(st)) + " intent " + short_id(id) +
+                       " has no reason in the plan");
+      continue;
+    }
+    if (probe.timers_due) continue;  // a tick would change states: compare once it ran
+    const PlanDecision& d = *it->second;
+    const std::string what = std::string(state_name(st)) + " intent " + short_id(id);
+    if (d.reason == PlanReason::kStale) {
+      report("I7", what + " is stale in the plan, yet no timer is due");
+    } else if (d.reason == PlanReason::kCoalescedInto) {
+      report("I7", what + " is coalesced into " + short_id(d.arg) +
+                       " in the plan, yet the core keeps both waiting (claim_next may hand "
+                       "out either)");
+    } else if (st == IntentState::kDeferred) {
+      if (d.reason != PlanReason::kMissingDependency || !d.hint.empty()) {
+        report("I7", what + " has plan reason " + d.text() + ", not its own missing dependency");
+      } else if (ready(d.arg, now_ms)) {
+        report("I7", what + " waits on " + d.arg + ", which the log shows ready");
+      } else if (first_missing(in.def, now_ms) != d.arg) {
+        report("I7", what + " waits on " + d.arg + ", but its first missing dependency is " +
+                         first_missing(in.def, now_ms).value_or("none"));
+      }
+    } else if (d.reason == PlanReason::kMissingDependency && d.hint.empty()) {
+      report("I7", what + " is open while the plan says " + d.text() + " (no timer is due)");
+    }
+  }
+  if (waiting != plan.decisions.size()) {
+    report("I7", "the plan has " + std::to_string(plan.decisions.size()) + " decisions for " +
+                     std::to_string(waiting) + " open and deferred intents");
+  }
+  // I6 in the state: budgets hold what runs plus what the plan admits.
+  for (const PlanLaneUsage& u : plan.lanes) {
+    if (!u.configured) continue;
+    if (u.running + u.admitted > u.budget.max_concurrency ||
+        u.running_cost + u.admitted_cost > u.budget.max_cost_units) {
+      report("I6", "budget " + u.key + " holds " + std::to_string(u.running) + " running + " +
+                       std::to_string(u.admitted) + " admitted (cost " +
+                       std::to_string(u.running_cost + u.admitted_cost) + "), over " +
+                       std::to_string(u.budget.max_concurrency) + " / " +
+                       std::to_string(u.budget.max_cost_units));
+    }
+    if (!config_.admission.budgets) continue;
+    auto r = running_.find(u.key);
+    const std::int64_t logged = r == running_.end() ? 0 : r->second.first;
+    if (logged != u.running) {
+      report("I6", "budget " + u.key + " runs " + std::to_string(u.running) +
+                       " intents in the engine, " + std::to_string(logged) + " per the log");
+    }
+  }
+  if (probe.timers_due) return;
+  // No long-poll waits while the plan admits work its filter matches.
+  auto wanted = [](const std::vector<std::string>& set, const std::string& v) {
+    return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
+  };
+  for (const AdmissionProbe::Waiter& w : probe.parked) {
+    for (const std::string& id : plan.admitted) {
+      const Intent* in = bb.intent(id);
+      if (in == nullptr || !wanted(w.filter.kinds, in->def.kind) ||
+          !wanted(w.filter.lanes, in->def.lane)) {
+        continue;
+      }
+      report("I7", "a long-poll of " + w.agent + " stays parked while the plan admits intent " +
+                       short_id(id) + ", which its filter matches (the wake was missed)");
+      break;
+    }
+  }
+}
+
+void Checker::check_admission(Blackboard& fresh, const AdmissionProbe& probe, std::int64_t now_ms) {
+  if (probe.plan == nullptr || probe.timers_due) return;
+  // Claim order is plan order: an unfiltered claim_next on the same state
+  // takes the plan's first admitted intent, and finds none when it admits none.
+  auto got = fresh.claim_next("cairn-sim-probe", ClaimFilter{});
+  const std::string want = probe.plan->admitted.empty() ? std::string() : probe.plan->admitted[0];
+  const std::string took = got.ok() ? got->id : std::string();
+  if (!got.ok() && got.status().reason() != "no_work") {
+    report("I7",
+           "claim_next refused at " + std::to_string(now_ms) + ": " + got.status().to_string());
+  } else if (took != want) {
+    report("I7", "claim_next takes " + (took.empty() ? std::string("nothing") : short_id(took)) +
+                     " but the plan admits " +
+                     (want.empty() ? std::string("nothing") : short_id(want) + " first"));
+  }
+}
+
+void Checker::check_replay(const Blackboard& bb, std::int64_t now_ms, const AdmissionProbe* probe) {
   ++replays_checked_;
   SimClock clock(now_ms);
   SeededRng rng(1);
@@ -523,6 +781,11 @@ void Checker::check_replay(const Blackboard& bb, std::int64_t now_ms) {
     report("I8", "the engine's state differs from a fresh load of the store (engine seq " +
                      std::to_string(bb.last_seq()) + ", store seq " +
                      std::to_string(fresh.last_seq()) + ")");
+    return;
+  }
+  if (probe != nullptr) {
+    check_plan(bb, *probe, now_ms);
+    check_admission(fresh, *probe, now_ms);
   }
 }
 

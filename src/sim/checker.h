@@ -19,8 +19,21 @@
 //       never change once written.
 //   I5  derived_from / from_facts / hint derived_from name facts recorded
 //       earlier in the log.
-//   I6  a claim never exceeds the per-agent lease limit, and no live hint
-//       denies, defers, caps or gates it at the time of the claim.
+//   I6  a claim never exceeds the per-agent lease limit nor its lane
+//       budget (claimed intents per budget key, and their cost_units), and
+//       no live hint denies, defers, caps or gates it at the time of the
+//       claim.
+//   I7  every wait is explained and clears without polling: a deferral
+//       names a dependency of the intent that is really not ready; ready,
+//       stale and coalesced follow their rules; a claimed intent's
+//       dependencies are ready; a fact that makes every dependency of a
+//       deferred intent ready reopens it in the same commit. At
+//       checkpoints (check_replay with an AdmissionProbe): the engine's
+//       plan gives every open and deferred intent exactly one reason,
+//       deferred ⇔ missing_dependency of its own key (really missing),
+//       claim_next on the same state takes the plan's first admitted
+//       intent, and no parked long-poll waits while the plan admits an
+//       intent its filter matches.
 //   I8  the engine's hot state equals a fresh Blackboard loaded from the
 //       store (whenever the engine is idle).
 //   IDEM one idempotent request never creates two intents or hints (each
@@ -33,6 +46,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +57,7 @@
 #include "model/intent.h"
 #include "model/limits.h"
 #include "model/sha256.h"
+#include "plan/plan.h"
 #include "store/memory_store.h"
 
 namespace cairn::sim {
@@ -73,8 +88,26 @@ struct AckedWrite {
   std::uint64_t step = 0;
 };
 
+// What the checker needs at an I7 checkpoint besides the store: the
+// engine's plan and the long-polls it has parked.
+struct AdmissionProbe {
+  const Plan* plan = nullptr;  // the engine's plan as of now_ms
+  std::string plan_error;      // why there is none
+  // The engine has timer work due (tick() would change states) or is
+  // holding off after failed commits: only the time-independent checks run.
+  bool timers_due = false;
+  struct Waiter {
+    std::string agent;
+    ClaimFilter filter;
+  };
+  // Long-polls parked in the engine whose agent passes the engine's gates
+  // (not down, not backing off, under the lease limit).
+  std::vector<Waiter> parked;
+};
+
 struct CheckerConfig {
   ModelLimits limits;
+  AdmissionConfig admission;             // lane budgets (I6)
   std::size_t leases_per_agent_max = 0;  // 0: unchecked
   std::size_t violations_max = 16;       // stop recording past this many
 };
@@ -96,8 +129,13 @@ class Checker {
   // I3 after a restart: every acknowledged write is visible in `bb`.
   void check_acks_against(const Blackboard& bb);
   // I8: `bb` equals a fresh load of the store. REQUIRES: the engine is idle
-  // (no commit in flight, nothing undrained).
-  void check_replay(const Blackboard& bb, std::int64_t now_ms);
+  // (no commit in flight, nothing undrained). With `probe`, the I7
+  // checkpoint runs too (on the same fresh load).
+  void check_replay(const Blackboard& bb, std::int64_t now_ms,
+                    const AdmissionProbe* probe = nullptr);
+  // I7 checks that need no fresh load: the plan against the engine's state
+  // and the parked long-polls (cheap; run often).
+  void check_plan(const Blackboard& bb, const AdmissionProbe& probe, std::int64_t now_ms);
   // A full pass at the end: every fact re-hashes (I4) and resolves (I5),
   // every intent's from_facts resolves, the stored log is unchanged since it
   // was checked (I4), every acknowledgement holds in the store (I3).
@@ -111,6 +149,9 @@ class Checker {
   bool found(std::string_view invariant) const;
   std::uint64_t events_checked() const { return last_seq_; }
   std::uint64_t replays_checked() const { return replays_checked_; }
+  std::uint64_t plans_checked() const { return plans_checked_; }
+  std::uint64_t deferrals() const { return deferrals_; }
+  std::uint64_t wakes() const { return wakes_; }
 
  private:
   struct IntentView {
@@ -120,6 +161,7 @@ class Checker {
     std::uint64_t epoch = 0;
     std::int64_t lease_end = 0;
     std::string holder;
+    bool deferred = false;  // per the log: intent.deferred and no intent.ready since
     bool terminal = false;
     IntentState final_state = IntentState::kOpen;
     int concluded = 0;
@@ -141,6 +183,17 @@ class Checker {
   void on_hint_created(const Event& e);
   void on_claimed(const Event& e, IntentView& v);
   void check_ack(const AckedWrite& w);
+  // Admission (I6 budgets, I7).
+  std::string budget_key(const IntentDef& d) const;
+  const LaneBudget* budget_for(const std::string& key) const;
+  // Is `key` ready at `at` per the log (facts recorded, newest per kind)?
+  bool ready(const std::string& key, std::int64_t at) const;
+  std::optional<std::string> first_missing(const IntentDef& d, std::int64_t at) const;
+  void on_admission_event(const Event& e, IntentView& v, const std::string& where);
+  void on_fact_for_waiters(const Event& e);
+  void check_wakes();
+  void check_claim_admission(const Event& e, IntentView& v, const std::string& where);
+  void check_admission(Blackboard& fresh, const AdmissionProbe& probe, std::int64_t now_ms);
   bool store_has(const std::string& key);
   void note_token(std::map<std::string, std::uint64_t>& seen, const std::string& token,
                   std::uint64_t seq, std::string_view what);
@@ -157,12 +210,21 @@ class Checker {
   std::map<std::string, HintView> hints_;
   std::map<std::string, Digest> facts_;  // id → SHA-256 of its record
   std::set<std::string> fact_kinds_;
+  std::map<std::string, std::int64_t> kind_newest_at_;  // kind → newest fact's recorded time
+  // Budget key → (claimed intents, their cost_units) per the log.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> running_;
+  // Deferred intents a fact of the current scan made ready: intent → fact.
+  std::map<std::string, std::string> must_wake_;
+  std::set<std::string> deferred_;                      // intents deferred per the log
   std::map<std::string, std::set<std::string>> held_;   // agent → intents it holds per the log
   std::map<std::string, std::uint64_t> intent_tokens_;  // spec.token → seq of intent.created
   std::map<std::string, std::uint64_t> hint_tokens_;    // reason → seq of hint.created
   std::vector<AckedWrite> acks_;                        // all acknowledgements
   std::size_t acks_checked_ = 0;                        // prefix of acks_ checked in the log
   std::uint64_t replays_checked_ = 0;
+  std::uint64_t plans_checked_ = 0;
+  std::uint64_t deferrals_ = 0;
+  std::uint64_t wakes_ = 0;
 };
 
 }  // namespace cairn::sim

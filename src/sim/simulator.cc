@@ -24,6 +24,9 @@ constexpr std::int64_t kStartWallMs = 1'700'000'000'000;
 // random read faults and the engine's own Rng.
 constexpr std::uint64_t kFaultStream = 0x9e3779b97f4a7c15ULL;
 constexpr std::uint64_t kEngineStream = 0xd1b54a32d192ed03ULL;
+// Lane budgets are drawn from their own stream so that the rest of a seed's
+// knobs stay what they were before budgets existed.
+constexpr std::uint64_t kAdmissionStream = 0x94d049bb133111ebULL;
 // One drive of the engine polls at most this many times (each poll that
 // returns effects is followed by another, per the drain contract).
 constexpr int kPollRoundsMax = 64;
@@ -31,6 +34,10 @@ constexpr int kPollRoundsMax = 64;
 // the log grows), when the engine is idle, and after every restart and at
 // the end.
 constexpr std::uint64_t kReplayEverySteps = 40;
+// I7's plan checks (no fresh load: the engine's plan against its state, the
+// log and the parked long-polls) run this many steps apart when the engine
+// is idle; the claim_next probe runs with I8's fresh load.
+constexpr std::uint64_t kPlanEverySteps = 8;
 constexpr std::size_t kLivenessReportMax = 5;
 
 template <class T, std::size_t N>
@@ -95,7 +102,7 @@ struct SimEvent {
   std::int64_t ack_delay_ms = 0;               // kStoreApply → kCommitAck
 };
 
-Knobs draw_knobs(Rng& rng, std::uint64_t steps);
+Knobs draw_knobs(Rng& rng, std::uint64_t steps, std::uint64_t seed);
 CheckerConfig checker_config(const Knobs& k);
 
 bool belongs_to_engine_process(const SimEvent& e) {
@@ -110,7 +117,7 @@ class Simulator final : public World {
       : opt_(o),
         rng_(o.seed),
         fault_rng_(o.seed ^ kFaultStream),
-        knobs_(draw_knobs(rng_, o.steps)),
+        knobs_(draw_knobs(rng_, o.steps, o.seed)),
         faulty_(&store_),
         checker_(store_, checker_config(knobs_)) {}
 
@@ -157,7 +164,11 @@ class Simulator final : public World {
   bool step_once();
   // A run stops at the first violation; a canary run only once the checkers
   // caught the canary (I1), so that another finding cannot mask it.
-  bool stop() const { return opt_.canary ? checker_.found("I1") : checker_.failed(); }
+  bool stop() const {
+    if (opt_.canary) return checker_.found("I1");
+    if (opt_.canary_wake) return checker_.found("I7");
+    return checker_.failed();
+  }
   void handle(SimEvent& e);
   void drive_engine();
   void handle_effect(engine::Effect& effect);
@@ -171,6 +182,10 @@ class Simulator final : public World {
   void restart_engine();
   void clock_jump();
   void after_step();
+  // The I7 checkpoint's view of the engine: its plan (kept in `plan`) and
+  // the long-polls it holds whose agents could claim now.
+  AdmissionProbe probe(std::optional<Plan>& plan);
+  void set_canaries();
   bool engine_idle() const {
     return engine_ != nullptr && !engine_->busy() && !engine_->blackboard().has_pending();
   }
@@ -196,9 +211,10 @@ class Simulator final : public World {
   std::int64_t progress_at_ = 0;                      // calm phase: when it last changed
 
   std::int64_t t0_ = kStartWallMs;
-  std::int64_t now_ = kStartWallMs;  // true simulated time
-  std::int64_t engine_skew_ = 0;     // the engine's clock = now_ + skew (jumps forward)
-  std::int64_t timer_at_ = 0;        // true time of the armed engine timer (0: none)
+  std::int64_t now_ = kStartWallMs;              // true simulated time
+  std::int64_t engine_skew_ = 0;                 // the engine's clock = now_ + skew (jumps forward)
+  std::int64_t timer_at_ = 0;                    // true time of the armed engine timer (0: none)
+  std::optional<std::int64_t> engine_deadline_;  // from the engine's last poll
   std::int64_t calm_start_ = 0;
   EventQueue<SimEvent> queue_;
   std::vector<std::unique_ptr<Agent>> agents_;
@@ -232,8 +248,38 @@ class Simulator final : public World {
 
 // ---- setup --------------------------------------------------------------------------------------
 
-Knobs draw_knobs(Rng& rng, std::uint64_t steps) {
+// Lane budgets: off in a quarter of the seeds (every lane unlimited, as
+// before budgets existed); otherwise small caps on bulk, llm and its two
+// providers, and sometimes on default. Every max_cost_units is at least 2
+// (the producer's largest cost_units); the lane `orphan` never has one.
+void draw_admission(Rng& rng, AdmissionConfig& a) {
+  if (rng.chance(0.25)) return;
+  a.budgets = true;
+  auto budget = [&rng](std::int64_t conc_max) {
+    const std::int64_t conc = rng.range(1, conc_max);
+    return LaneBudget{conc, rng.range(2, std::max<std::int64_t>(2, 2 * conc))};
+  };
+  a.lanes["bulk"] = budget(3);
+  a.lanes["llm"] = budget(2);
+  a.lanes["llm/openai"] = budget(2);
+  a.lanes["llm/anthropic"] = budget(2);
+  if (rng.chance(0.5)) a.lanes["default"] = budget(4);
+}
+
+std::string admission_text(const AdmissionConfig& a) {
+  if (!a.budgets) return "budgets=off";
+  std::string out = "budgets";
+  for (const auto& [key, b] : a.lanes) {
+    out += " " + key + "=" + std::to_string(b.max_concurrency) + "/" +
+           std::to_string(b.max_cost_units);
+  }
+  return out;
+}
+
+Knobs draw_knobs(Rng& rng, std::uint64_t steps, std::uint64_t seed) {
   Knobs k;
+  SeededRng admission_rng(seed ^ kAdmissionStream);
+  draw_admission(admission_rng, k.engine.core.admission);
   static constexpr std::int64_t kNetLatency[] = {0, 3, 20};
   static constexpr std::int64_t kCommitLatency[] = {0, 2, 15, 60};
   static constexpr double kCommitFault[] = {0.0, 0.03, 0.08, 0.15};
@@ -266,6 +312,7 @@ CheckerConfig checker_config(const Knobs& k) {
   CheckerConfig cc;
   cc.limits = k.engine.core.limits;
   cc.leases_per_agent_max = k.engine.leases_per_agent_max;
+  cc.admission = k.engine.core.admission;
   return cc;
 }
 
@@ -274,7 +321,7 @@ SimResult Simulator::run() {
 
   engine_ =
       std::make_unique<engine::Engine>(knobs_.engine, opt_.seed ^ kEngineStream, engine_now());
-  engine_->set_canary_broken_epoch_check(opt_.canary);
+  set_canaries();
 
   agents_ = make_agents(rng_, knobs_.intents_max);
   sum_.agents = agents_.size();
@@ -310,7 +357,11 @@ SimResult Simulator::run() {
   if (!stop()) {
     checker_.set_step(step_);
     checker_.final_checks();
-    if (engine_idle()) checker_.check_replay(engine_->blackboard(), engine_now());
+    if (engine_idle()) {
+      std::optional<Plan> plan;
+      const AdmissionProbe p = probe(plan);
+      checker_.check_replay(engine_->blackboard(), engine_now(), &p);
+    }
   }
   SimResult out;
   summarize(out);
@@ -435,6 +486,7 @@ void Simulator::drive_engine() {
   for (int round = 0; round < kPollRoundsMax; ++round) {
     engine::PollResult r = engine_->poll(engine_now());
     if (r.effects.empty()) {
+      engine_deadline_ = r.next_deadline;
       arm_timer(r.next_deadline);
       break;
     }
@@ -611,6 +663,7 @@ void Simulator::crash_engine() {
   ++sum_.engine_crashes;
   log("engine crash");
   engine_.reset();
+  engine_deadline_.reset();
   ++incarnation_;
   timer_at_ = 0;
   queue_.remove_if(belongs_to_engine_process);
@@ -639,11 +692,52 @@ void Simulator::restart_engine() {
   }
   engine_ = std::move(e);
   log(std::string("engine restart ") + (snapshot_ ? "from a snapshot" : "from the store"));
-  engine_->set_canary_broken_epoch_check(opt_.canary);
+  set_canaries();
   ++(snapshot_ ? sum_.restores : sum_.fresh_starts);
   checker_.scan();
   checker_.check_acks_against(engine_->blackboard());
-  checker_.check_replay(engine_->blackboard(), engine_now());
+  std::optional<Plan> plan;
+  const AdmissionProbe p = probe(plan);
+  checker_.check_replay(engine_->blackboard(), engine_now(), &p);
+}
+
+void Simulator::set_canaries() {
+  engine_->set_canary_broken_epoch_check(opt_.canary);
+  engine_->set_canary_skipped_wake(opt_.canary_wake);
+}
+
+AdmissionProbe Simulator::probe(std::optional<Plan>& plan) {
+  AdmissionProbe p;
+  const std::int64_t now = engine_now();
+  Result<Plan> r = engine_->plan();
+  if (r.ok()) {
+    plan = std::move(r).value();
+    p.plan = &*plan;
+  } else {
+    p.plan_error = r.status().to_string();
+  }
+  const Blackboard& bb = engine_->blackboard();
+  // The last poll's deadline: the blackboard's timers and the engine's own
+  // (long-polls still to run again, a commit retry).
+  const auto bb_deadline = bb.next_deadline();
+  p.timers_due = (engine_deadline_ && *engine_deadline_ <= now) ||
+                 (bb_deadline && *bb_deadline <= now) || engine_->commit_retry_at() > now ||
+                 engine_->ingress_depth() != 0;
+  // Claim requests the engine accepted and has not answered: with the
+  // ingress empty and nothing in flight, those are parked long-polls.
+  for (const auto& [id, f] : requests_) {
+    (void)id;
+    const auto* cn = std::get_if<engine::ClaimNext>(&f.request.command);
+    if (!f.submitted || cn == nullptr || cn->wait_ms <= 0) continue;
+    const std::string& agent = f.request.caller;
+    if (!engine_->governor().admit(agent, now).ok() ||
+        !engine_->agent_backoff().should_retry(agent, now) ||
+        bb.held_by(agent) >= knobs_.engine.leases_per_agent_max) {
+      continue;
+    }
+    p.parked.push_back(AdmissionProbe::Waiter{agent, cn->filter});
+  }
+  return p;
 }
 
 void Simulator::clock_jump() {
@@ -659,10 +753,16 @@ void Simulator::after_step() {
   if (step_ >= next_replay_step_ && engine_idle() &&
       store_.last_version().value() != replayed_version_) {
     replayed_version_ = store_.last_version().value();
-    checker_.check_replay(engine_->blackboard(), engine_now());
+    std::optional<Plan> plan;
+    const AdmissionProbe p = probe(plan);
+    checker_.check_replay(engine_->blackboard(), engine_now(), &p);
     // A fresh load costs in proportion to the store: space the checks out
     // as the log grows.
     next_replay_step_ = step_ + kReplayEverySteps + checker_.events_checked() / 4;
+  } else if (step_ % kPlanEverySteps == 0 && engine_idle()) {
+    std::optional<Plan> plan;
+    const AdmissionProbe p = probe(plan);
+    checker_.check_plan(engine_->blackboard(), p, engine_now());
   }
 }
 
@@ -733,8 +833,19 @@ engine::RequestId Simulator::send(Agent& a, engine::Command cmd, const std::stri
   ++sum_.requests;
   if (!key.empty() && engine::is_mutation(cmd)) ++keyed_sent_;
   engine::Request req{id, a.name(), key, std::move(cmd)};
+  std::string what;  // a claim's filter and wait, for reading a log
+  if (const auto* cn = std::get_if<engine::ClaimNext>(&req.command)) {
+    for (const auto& k : cn->filter.kinds) what += " kind=" + k;
+    for (const auto& l : cn->filter.lanes) what += " lane=" + l;
+    what += " max=" + std::to_string(cn->max) + " wait_ms=" + std::to_string(cn->wait_ms);
+  } else if (const auto* ci = std::get_if<engine::CreateIntent>(&req.command)) {
+    what += " lane=" + ci->draft.lane;
+    if (!ci->draft.provider.empty()) what += "/" + ci->draft.provider;
+    for (const auto& k : ci->draft.requires_) what += " requires=" + k.substr(0, 16);
+    if (!ci->draft.identity.empty()) what += " identity=" + ci->draft.identity;
+  }
   log("send #" + std::to_string(id) + " " + a.name() + " " +
-      std::string(engine::command_name(req.command)) + " key " + key);
+      std::string(engine::command_name(req.command)) + " key " + key + what);
   SimEvent e;
   e.kind = SimEvent::Kind::kRequestArrive;
   e.request = std::make_unique<engine::Request>(req);
@@ -783,6 +894,9 @@ void Simulator::summarize(SimResult& out) {
   sum_.steps = step_;
   sum_.sim_ms = now_ - t0_;
   sum_.replay_checks = checker_.replays_checked();
+  sum_.plan_checks = checker_.plans_checked();
+  sum_.deferrals = checker_.deferrals();
+  sum_.wakes = checker_.wakes();
   // Final states from the durable store (the engine may be down).
   SimClock clock(engine_now());
   SeededRng rng(1);
@@ -813,14 +927,15 @@ void Simulator::summarize(SimResult& out) {
               " snapshot_every=" + std::to_string(k.snapshot_every_ms) + "ms" +
               " ingress_max=" + std::to_string(k.engine.ingress_max) +
               " per_cycle=" + std::to_string(k.engine.commands_per_cycle_max) +
-              " leases_per_agent=" + std::to_string(k.engine.leases_per_agent_max);
+              " leases_per_agent=" + std::to_string(k.engine.leases_per_agent_max) + " " +
+              admission_text(k.engine.core.admission);
 }
 
 }  // namespace
 
-bool SimResult::caught_i1() const {
+bool SimResult::caught(std::string_view invariant) const {
   for (const Violation& v : violations) {
-    if (v.invariant == "I1") return true;
+    if (v.invariant == invariant) return true;
   }
   return false;
 }
@@ -835,6 +950,7 @@ std::string replay_command(const SimOptions& o) {
   std::string cmd = "build/bin/cairn-sim --seed " + std::to_string(o.seed);
   if (o.steps != SimOptions::kDefaultSteps) cmd += " --steps " + std::to_string(o.steps);
   if (o.canary) cmd += " --canary";
+  if (o.canary_wake) cmd += " --canary-wake";
   return cmd;
 }
 
@@ -870,7 +986,8 @@ std::string result_details(const SimOptions& o, const SimResult& r) {
          n(s.clock_jumps) + ", agent pauses " + n(s.pauses) + ", agent crashes " +
          n(s.agent_crashes) + "\n";
   out += "  checks:  events " + n(s.events) + ", replay checks " + n(s.replay_checks) +
-         ", idempotent retries compared " + n(s.idem_compared) + "\n";
+         ", plan checks " + n(s.plan_checks) + ", deferrals " + n(s.deferrals) + ", wakes " +
+         n(s.wakes) + ", idempotent retries compared " + n(s.idem_compared) + "\n";
   out += "  final:   facts " + n(s.facts) + ", hints " + n(s.hints) + ", intents";
   for (int i = 0; i < kIntentStateCount; ++i) {
     out += " " + std::string(state_name(static_cast<IntentState>(i))) + " " + n(s.intents[i]);

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/checker.h"
@@ -39,6 +40,9 @@ struct SimOptions {
   // Test hook: the engine accepts heartbeat / conclude / fail with any epoch
   // (engine::Engine::set_canary_broken_epoch_check); the checkers must catch it.
   bool canary = false;
+  // Test hook: a new fact does not wake the intents deferred on it
+  // (engine::Engine::set_canary_skipped_wake); the checkers must report I7.
+  bool canary_wake = false;
   // Liveness bound for the calm phase, in simulated time and in events.
   std::int64_t liveness_ms_max = 30 * 60'000;
   std::uint64_t liveness_steps_max = 400'000;
@@ -76,6 +80,9 @@ struct SimSummary {
   std::uint64_t request_timeouts = 0;
   std::uint64_t idem_compared = 0;  // keyed retries whose reply was compared
   std::uint64_t replay_checks = 0;  // I8 fresh-load comparisons
+  std::uint64_t plan_checks = 0;    // I7 checkpoints (the engine's plan against its state)
+  std::uint64_t deferrals = 0;      // intent.deferred events checked
+  std::uint64_t wakes = 0;          // intent.ready events checked
   std::uint64_t events = 0;         // durable events at the end
   std::uint64_t facts = 0;
   std::uint64_t hints = 0;
@@ -90,8 +97,10 @@ struct SimResult {
   std::string knobs;             // the drawn fault settings
   std::vector<std::string> log;  // when SimOptions::log
   bool ok() const { return violations.empty(); }
-  // The canary counts as caught when the checkers found an I1 violation.
-  bool caught_i1() const;
+  // A canary counts as caught when the checkers found its invariant: I1
+  // for the broken epoch check, I7 for the skipped wake.
+  bool caught(std::string_view invariant) const;
+  bool caught_i1() const { return caught("I1"); }
 };
 
 SimResult run_simulation(const SimOptions& options);

@@ -491,6 +491,98 @@ TEST(EngineLongPoll, AnAbandonedLongPollTakesNoWork) {
   EXPECT_EQ(d.reply(retry).body.find("claims")->size(), 0u);
 }
 
+// A defer hint holds an intent back until `until`: that moment is a timer,
+// and a long-poll parked meanwhile gets the intent then, not at its own
+// deadline (the simulator's I7 found it, seed 40).
+TEST(EngineLongPoll, WokenWhenADeferHintEnds) {
+  Driver d;
+  const std::string id = d.make_intent("work");
+  HintDraft h;
+  h.kind = "policy";
+  h.selector.kind = "work";
+  h.effect.type = HintEffectType::kDefer;
+  h.effect.until = kT0 + 3'000;
+  d.send("ops", CreateHint{h});
+  d.settle();
+  ClaimNext cn;
+  cn.wait_ms = 20'000;
+  const RequestId w = d.send("a1", cn);
+  d.settle();
+  ASSERT_FALSE(d.replied(w));
+  ASSERT_TRUE(d.deadline.has_value());
+  EXPECT_EQ(*d.deadline, kT0 + 3'000);  // not the long-poll's kT0 + 20'000
+  d.now = *d.deadline;
+  d.settle();
+  ASSERT_TRUE(d.replied(w));
+  const Json& claims = *d.reply(w).body.find("claims");
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims.as_array()[0].find("intent")->find("id")->as_string(), id);
+}
+
+// A commit that claimed work for one long-poll fails: the work is free again
+// and another long-poll, parked because the first took it, gets it without
+// waiting for its deadline (the simulator's I7 found it, seed 2).
+TEST(EngineLongPoll, WokenAgainWhenTheCommitThatTookTheWorkFails) {
+  Driver d;
+  ClaimNext cn;
+  cn.wait_ms = 20'000;
+  const RequestId w1 = d.send("a1", cn);
+  const RequestId w2 = d.send("a2", cn);
+  d.settle();
+  ASSERT_EQ(d.engine.parked(), 2u);
+  FactBody f;
+  f.kind = "seed";
+  f.content = Json("x");
+  const RequestId fr = d.send("producer", PostFact{f});
+  d.settle();
+  IntentDraft draft;
+  draft.kind = "work";
+  draft.from_facts = {d.reply(fr).body.find("id")->as_string()};
+  d.send("producer", CreateIntent{draft});
+  ASSERT_EQ(d.step(), 1u);  // the create's commit (its reply comes with the next poll)
+  d.faulty.fail_next_commit(store::CommitFault::kUnavailable);  // the claim's commit
+  d.step();  // both long-polls run: a1 takes the intent, a2 parks again; the commit fails
+  d.step();
+  ASSERT_TRUE(d.replied(w1));
+  EXPECT_EQ(d.reply(w1).status.code(), Code::kUnavailable);
+  ASSERT_FALSE(d.replied(w2));
+  ASSERT_EQ(d.engine.parked(), 1u);
+  d.now += 1'000;  // past the commit retry
+  d.settle();
+  ASSERT_TRUE(d.replied(w2));
+  EXPECT_EQ(d.reply(w2).body.find("claims")->size(), 1u);
+}
+
+// With more parked long-polls than one cycle runs, the rest run in the next
+// cycle, which is due at once; each runs once per wake, so the cycle does
+// not spin on long-polls that find nothing.
+TEST(EngineLongPoll, ParkedPastTheCycleBudgetRunAtOnceAndOnce) {
+  EngineConfig cfg;
+  cfg.commands_per_cycle_max = 1;
+  Driver d(cfg);
+  ClaimNext cn;
+  cn.wait_ms = 20'000;
+  cn.filter.kinds = {"other"};
+  for (int i = 0; i < 3; ++i) {
+    d.send("a" + std::to_string(i), cn);
+    EXPECT_EQ(d.step(), 0u);  // parks
+  }
+  ASSERT_EQ(d.engine.parked(), 3u);
+  FactBody f;
+  f.kind = "seed";
+  f.content = Json("x");
+  d.send("producer", PostFact{f});
+  ASSERT_EQ(d.step(), 1u);  // the fact's commit: work may have appeared
+  EXPECT_EQ(d.step(), 2u);  // its reply and publish; the first long-poll runs and parks again
+  ASSERT_TRUE(d.deadline.has_value());
+  EXPECT_EQ(*d.deadline, d.now);  // two more to run: the next poll is due at once
+  EXPECT_EQ(d.step(), 0u);
+  EXPECT_EQ(*d.deadline, d.now);
+  EXPECT_EQ(d.step(), 0u);               // the third
+  EXPECT_EQ(*d.deadline, kT0 + 20'000);  // each ran once: quiet until the long-polls end
+  EXPECT_EQ(d.engine.parked(), 3u);
+}
+
 TEST(EngineGates, RepeatedFailuresBackTheAgentOff) {
   Driver d;
   const std::string a = d.make_intent();

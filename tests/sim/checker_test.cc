@@ -20,7 +20,8 @@ namespace {
 constexpr std::int64_t kTtl = 1'000;
 
 struct Env {
-  explicit Env(CheckerConfig cfg = {}) : rng(7), bb(clock, rng), checker(store, std::move(cfg)) {}
+  explicit Env(CheckerConfig cfg = {}, CoreConfig core = {})
+      : rng(7), bb(clock, rng, std::move(core)), checker(store, std::move(cfg)) {}
 
   void flush() {
     PendingCommit p = bb.drain();
@@ -40,9 +41,12 @@ struct Env {
     return r->id;
   }
 
-  std::string intent(const std::string& from, std::string kind = "work", std::string token = {}) {
+  std::string intent(const std::string& from, std::string kind = "work", std::string token = {},
+                     std::vector<std::string> requires_ = {}, std::string lane = "default") {
     IntentDraft d;
     d.kind = std::move(kind);
+    d.requires_ = std::move(requires_);
+    d.lane = std::move(lane);
     d.from_facts = {from};
     d.creator = "alice";
     d.lease_ttl_ms = kTtl;
@@ -288,6 +292,187 @@ TEST(Checker, IdempotentCreateRepeatedIsReported) {
   env.intent(f, "work", "tok-1");  // the same request created a second intent
   env.checker.scan();
   EXPECT_TRUE(env.reported("IDEM")) << env.all();
+}
+
+// ---- I6 lane budgets and I7 -------------------------------------------------------------------
+
+// The planner's view of `bb` (open, deferred, claimed intents; no hints).
+Plan plan_of(const Blackboard& bb, const CoreConfig& core = {}) {
+  PlanInput in;
+  in.now_ms = bb.clock().wall_ms();
+  in.lanes = core.admission.lanes;
+  in.default_lane = true;
+  for (const auto& [id, it] : bb.intents()) {
+    const IntentState st = it.st.state;
+    if (st != IntentState::kOpen && st != IntentState::kDeferred && st != IntentState::kClaimed) {
+      continue;
+    }
+    PlanIntent pi;
+    pi.id = id;
+    pi.kind = it.def.kind;
+    pi.lane = it.def.lane;
+    pi.created_seq = it.def.created_seq;
+    pi.created_at = it.def.created_at;
+    pi.requires_ = it.def.requires_;
+    pi.state = st == IntentState::kOpen       ? PlanIntentState::kOpen
+               : st == IntentState::kDeferred ? PlanIntentState::kDeferred
+                                              : PlanIntentState::kClaimed;
+    in.intents.push_back(std::move(pi));
+  }
+  auto p = compute_plan(in, bb.plan_facts());
+  CAIRN_ASSERT(p.ok());
+  return std::move(p).value();
+}
+
+TEST(Checker, I7QuietWhenAFactWakesWhatWaitsOnIt) {
+  Env env;
+  const std::string f = env.fact(1);
+  const std::string waits = env.intent(f, "work", {}, {"kind:gate"});
+  const std::string free = env.intent(f, "work");
+  ASSERT_EQ(env.bb.intent(waits)->st.state, IntentState::kDeferred);
+  env.checker.scan();
+  Plan plan = plan_of(env.bb);
+  AdmissionProbe probe;
+  probe.plan = &plan;
+  env.checker.check_replay(env.bb, env.clock.wall_ms(), &probe);
+  env.fact(2, "gate");  // wakes it in the same commit
+  ASSERT_EQ(env.bb.intent(waits)->st.state, IntentState::kOpen);
+  env.checker.scan();
+  plan = plan_of(env.bb);
+  env.checker.check_replay(env.bb, env.clock.wall_ms(), &probe);
+  auto c = env.bb.claim(waits, "a1");
+  ASSERT_TRUE(c.ok());
+  env.flush();
+  env.checker.scan();
+  EXPECT_FALSE(env.checker.failed()) << env.all();
+  EXPECT_EQ(env.checker.deferrals(), 1u);
+  EXPECT_EQ(env.checker.wakes(), 1u);
+  (void)free;
+}
+
+// The wake canary: the fact that completes a deferred intent's dependencies
+// does not reopen it; the scan after that commit reports I7.
+TEST(Checker, I7MissedWake) {
+  Env env;
+  const std::string f = env.fact(1);
+  const std::string waits = env.intent(f, "work", {}, {"kind:gate"});
+  env.checker.scan();
+  env.bb.set_canary_skip_wake(true);
+  env.fact(2, "gate");
+  env.checker.scan();
+  EXPECT_EQ(env.bb.intent(waits)->st.state, IntentState::kDeferred);
+  EXPECT_TRUE(env.reported("I7")) << env.all();
+}
+
+TEST(Checker, I7DeferredOnAReadyDependency) {
+  Env env;
+  const std::string f = env.fact(1, "gate");
+  const std::string i = env.intent(f, "work", {}, {"kind:gate"});
+  ASSERT_EQ(env.bb.intent(i)->st.state, IntentState::kOpen);
+  env.append_event(
+      std::string(ev::kIntentDeferred), i,
+      Json(JsonObject{{"reason", Json("missing_dependency")}, {"key", Json("kind:gate")}}));
+  env.checker.scan();
+  EXPECT_TRUE(env.reported("I7")) << env.all();
+}
+
+TEST(Checker, I7ClaimOfAnIntentWhoseDependencyIsMissing) {
+  Env env;
+  const std::string f = env.fact(1);
+  const std::string i = env.intent(f);
+  env.checker.scan();
+  // Rewrite its definition to require a kind nobody posted, then claim it.
+  IntentDef def = env.bb.intent(i)->def;
+  def.requires_ = {"kind:gate"};
+  env.put(keys::intent_def(i), encode_intent_def(def));
+  auto c = env.bb.claim(i, "a1");
+  ASSERT_TRUE(c.ok());
+  env.flush();
+  Checker fresh(env.store, CheckerConfig{});  // reads the rewritten definition
+  fresh.scan();
+  EXPECT_TRUE(fresh.found("I7"));
+}
+
+TEST(Checker, I6LaneBudgetExceeded) {
+  CheckerConfig cfg;
+  cfg.admission.budgets = true;
+  cfg.admission.lanes["bulk"] = LaneBudget{1, 1};
+  Env env(cfg);  // the core's budgets are off: it hands out both
+  const std::string f = env.fact(1);
+  const std::string a = env.intent(f, "work", {}, {}, "bulk");
+  const std::string b = env.intent(f, "work2", {}, {}, "bulk");
+  ASSERT_TRUE(env.bb.claim(a, "a1").ok());
+  ASSERT_TRUE(env.bb.claim(b, "a2").ok());
+  env.flush();
+  env.checker.scan();
+  EXPECT_TRUE(env.reported("I6")) << env.all();
+}
+
+TEST(Checker, I6QuietWithinTheBudget) {
+  CheckerConfig cfg;
+  cfg.admission.budgets = true;
+  cfg.admission.lanes["bulk"] = LaneBudget{1, 1};
+  CoreConfig core;
+  core.admission = cfg.admission;
+  Env env(cfg, core);
+  const std::string f = env.fact(1);
+  const std::string a = env.intent(f, "work", {}, {}, "bulk");
+  const std::string b = env.intent(f, "work2", {}, {}, "bulk");
+  ASSERT_TRUE(env.bb.claim(a, "a1").ok());
+  EXPECT_EQ(env.bb.claim(b, "a2").status().reason(), "lane_full");
+  env.flush();
+  env.checker.scan();
+  EXPECT_FALSE(env.checker.failed()) << env.all();
+}
+
+TEST(Checker, I7ClaimOrderDiffersFromThePlan) {
+  Env env;
+  const std::string f = env.fact(1);
+  const std::string older = env.intent(f, "work");
+  const std::string newer = env.intent(f, "work2");
+  env.checker.scan();
+  Plan plan = plan_of(env.bb);
+  ASSERT_EQ(plan.admitted.front(), newer);  // newest first
+  std::swap(plan.admitted[0], plan.admitted[1]);
+  AdmissionProbe probe;
+  probe.plan = &plan;
+  env.checker.check_replay(env.bb, env.clock.wall_ms(), &probe);
+  EXPECT_TRUE(env.reported("I7")) << env.all();
+  (void)older;
+}
+
+TEST(Checker, I7ParkedLongPollWhileThePlanAdmitsItsWork) {
+  Env env;
+  const std::string f = env.fact(1);
+  env.intent(f, "crawl");
+  env.checker.scan();
+  const Plan plan = plan_of(env.bb);
+  AdmissionProbe probe;
+  probe.plan = &plan;
+  ClaimFilter other;
+  other.kinds = {"index"};
+  probe.parked.push_back(AdmissionProbe::Waiter{"w1", other});  // its filter does not match
+  env.checker.check_plan(env.bb, probe, env.clock.wall_ms());
+  EXPECT_FALSE(env.checker.failed()) << env.all();
+  probe.parked.push_back(AdmissionProbe::Waiter{"w2", ClaimFilter{}});
+  env.checker.check_plan(env.bb, probe, env.clock.wall_ms());
+  EXPECT_TRUE(env.reported("I7")) << env.all();
+}
+
+TEST(Checker, I7TwoWaitingIntentsThePlanCoalesces) {
+  Env env;
+  const std::string f = env.fact(1);
+  const std::string a = env.intent(f, "work");
+  env.checker.scan();
+  Plan plan = plan_of(env.bb);
+  ASSERT_EQ(plan.decisions.size(), 1u);
+  plan.decisions[0].reason = PlanReason::kCoalescedInto;
+  plan.decisions[0].arg = "someone-else";
+  AdmissionProbe probe;
+  probe.plan = &plan;
+  env.checker.check_plan(env.bb, probe, env.clock.wall_ms());
+  EXPECT_TRUE(env.reported("I7")) << env.all();
+  (void)a;
 }
 
 }  // namespace

@@ -36,13 +36,23 @@ const std::vector<Pinned> kPinned = {
     {8, SimOptions::kDefaultSteps,
      "IDEM at step 65: a create_intent retried with its key after an outcome_unknown commit that "
      "had been applied created a second intent (engine: keys stay pending through the resync)"},
+    {40, SimOptions::kDefaultSteps,
+     "I7 at step 184: long-polls stayed parked after a defer hint's until passed (core: the end "
+     "of a defer hint is a timer; engine: the tick wakes parked long-polls)"},
+    {2, SimOptions::kDefaultSteps,
+     "I7 at step 40: a long-poll stayed parked after the commit that claimed the work for "
+     "another one failed (engine: a rolled-back batch wakes parked long-polls)"},
+    {44, SimOptions::kDefaultSteps,
+     "I7 at step 464: a released intent and its open twin (same lane and identity) both waited; "
+     "the plan coalesced one, claim_next could hand out either (core: coalesce on return)"},
 };
 
 SimResult run(std::uint64_t seed, bool canary = false,
-              std::uint64_t steps = SimOptions::kDefaultSteps) {
+              std::uint64_t steps = SimOptions::kDefaultSteps, bool canary_wake = false) {
   SimOptions o;
   o.seed = seed;
   o.canary = canary;
+  o.canary_wake = canary_wake;
   o.steps = steps;
   return run_simulation(o);
 }
@@ -103,6 +113,48 @@ TEST(Simulator, CanaryBrokenEpochCheckIsCaught) {
                                            << missed;
 }
 
+// The wake canary: a new fact leaves the intents deferred on it waiting.
+// Most seeds defer some intent on a dependency that a later fact clears;
+// there the checkers must report I7.
+TEST(Simulator, CanarySkippedWakeIsCaught) {
+  std::uint64_t caught = 0;
+  std::string missed;
+  for (std::uint64_t seed = 1; seed <= kCanarySeeds; ++seed) {
+    const SimResult r = run(seed, false, SimOptions::kDefaultSteps, /*canary_wake=*/true);
+    if (r.caught("I7")) {
+      ++caught;
+    } else if (missed.size() < 2'000) {
+      SimOptions o;
+      o.seed = seed;
+      o.canary_wake = true;
+      missed += result_line(o, r) + "\n" + result_details(o, r);
+    }
+  }
+  EXPECT_GE(caught * 10, kCanarySeeds * 8)
+      << "the wake canary was caught in only " << caught << " of " << kCanarySeeds
+      << " seeds; some that missed it:\n"
+      << missed;
+}
+
+// The swarm exercises admission: across the fixed seeds, intents are
+// deferred and woken, coalesced and go stale, and the plan is checked.
+TEST(Simulator, TheSwarmExercisesAdmission) {
+  std::uint64_t deferrals = 0, wakes = 0, plans = 0, coalesced = 0, stale = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const SimResult r = run(seed);
+    deferrals += r.summary.deferrals;
+    wakes += r.summary.wakes;
+    plans += r.summary.plan_checks;
+    coalesced += r.summary.intents[static_cast<int>(IntentState::kCoalesced)];
+    stale += r.summary.intents[static_cast<int>(IntentState::kStale)];
+  }
+  EXPECT_GT(deferrals, 20u);
+  EXPECT_GT(wakes, 20u);
+  EXPECT_GT(plans, 20u * 50);
+  EXPECT_GT(coalesced, 0u);
+  EXPECT_GT(stale, 0u);
+}
+
 TEST(Simulator, SameSeedGivesTheSameTrace) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     const SimResult a = run(seed);
@@ -135,6 +187,11 @@ TEST(Simulator, ResultLineAndReplayCommand) {
   o.steps = 99;
   o.canary = true;
   EXPECT_EQ(replay_command(o), "build/bin/cairn-sim --seed 42 --steps 99 --canary");
+  o.canary = false;
+  o.canary_wake = true;
+  EXPECT_EQ(replay_command(o), "build/bin/cairn-sim --seed 42 --steps 99 --canary-wake");
+  o.canary_wake = false;
+  o.canary = true;
   SimResult r;
   r.trace_hash = "ab";
   r.summary.steps = 7;
