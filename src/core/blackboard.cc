@@ -549,6 +549,83 @@ std::optional<std::string> Blackboard::first_missing_dependency(const IntentDef&
   return std::nullopt;
 }
 
+PlanInput Blackboard::plan_input(std::int64_t now_ms, const PlanLimits& limits) const {
+  PlanInput in;
+  in.now_ms = now_ms;
+  const AdmissionConfig& a = config_.admission;
+  if (a.budgets) {
+    in.lanes = a.lanes;
+    in.default_lane = a.default_lane;
+  } else {
+    // Budgets off: every lane in use is unlimited.
+    in.default_lane = false;
+    const LaneBudget unlimited{limits.concurrency_max, limits.cost_units_max};
+    for (const auto& [lane, counts] : by_lane_) {
+      (void)counts;
+      in.lanes.emplace(lane, unlimited);
+    }
+  }
+  // Live hints, and which of them match each intent.
+  std::vector<const Hint*> live;
+  for (const auto& [id, h] : hints_) {
+    if (!h.live(now_ms)) continue;
+    live.push_back(&h);
+    PlanHint ph;
+    ph.id = id;
+    const HintEffect& e = h.d.effect;
+    switch (e.type) {
+      case HintEffectType::kDeny:
+        ph.type = PlanHintType::kDeny;
+        break;
+      case HintEffectType::kCap:
+        ph.type = PlanHintType::kCap;
+        ph.n = e.n;
+        break;
+      case HintEffectType::kDefer:
+        ph.type = PlanHintType::kDefer;
+        ph.until = e.until;
+        break;
+      case HintEffectType::kPriority:
+        ph.type = PlanHintType::kPriority;
+        ph.delta = e.n;
+        break;
+      case HintEffectType::kRequire:
+        ph.type = PlanHintType::kRequire;
+        ph.fact_kind = e.fact_kind;
+        break;
+    }
+    in.hints.push_back(std::move(ph));
+  }
+  for (const auto& [id, intent] : intents_) {
+    const IntentState st = intent.st.state;
+    if (st != IntentState::kOpen && st != IntentState::kDeferred && st != IntentState::kClaimed) {
+      continue;
+    }
+    const IntentDef& d = intent.def;
+    PlanIntent pi;
+    pi.id = id;
+    pi.kind = d.kind;
+    pi.lane = d.lane;
+    pi.provider = d.provider;
+    pi.cost_units = d.cost_units;
+    pi.priority = d.priority;
+    pi.created_seq = d.created_seq;
+    pi.created_at = d.created_at;
+    pi.requires_ = d.requires_;
+    pi.identity = d.identity;
+    pi.stale_after_ms = d.stale_after_ms;
+    pi.state = st == IntentState::kOpen       ? PlanIntentState::kOpen
+               : st == IntentState::kDeferred ? PlanIntentState::kDeferred
+                                              : PlanIntentState::kClaimed;
+    pi.not_before = intent.st.not_before;
+    for (const Hint* h : live) {
+      if (h->d.selector.matches(d)) pi.hints.push_back(h->d.id);
+    }
+    in.intents.push_back(std::move(pi));
+  }
+  return in;
+}
+
 std::int64_t Blackboard::readiness_ends(const IntentDef& d) const {
   std::int64_t end = 0;
   for (const std::string& key : d.requires_) {

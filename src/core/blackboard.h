@@ -236,6 +236,11 @@ class Blackboard {
   std::vector<LaneUse> lane_usage() const;
   // Open intents charged to a key without a budget (they wait no_budget).
   std::size_t no_budget_open() const;
+  // The planner's input for the hot state as of `now_ms`: budgets (budgets
+  // off: every lane in use unlimited), live hints matched to intents, and
+  // the open, deferred and claimed intents (no claim times or estimates:
+  // the engine adds those).
+  PlanInput plan_input(std::int64_t now_ms, const PlanLimits& limits = {}) const;
   // Deferred intents indexed by the dependency they wait on.
   std::size_t dependency_waits() const { return waiters_.size(); }
   std::uint64_t last_seq() const { return last_seq_; }

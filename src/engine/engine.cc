@@ -542,90 +542,21 @@ void Engine::execute(const Request& r, Status& status, Json& body) {
 // ---- the plan -------------------------------------------------------------------------
 
 PlanInput Engine::plan_input(std::int64_t at_ms) const {
-  PlanInput in;
-  const std::int64_t now_ms = at_ms > 0 ? at_ms : clock_.wall_ms();
-  in.now_ms = now_ms;
-  const AdmissionConfig& a = config_.core.admission;
-  if (a.budgets) {
-    in.lanes = a.lanes;
-    in.default_lane = a.default_lane;
-  } else {
-    // Budgets off: every lane in use is unlimited.
-    in.default_lane = false;
-    const LaneBudget unlimited{config_.plan.limits.concurrency_max,
-                               config_.plan.limits.cost_units_max};
-    for (const auto& [lane, counts] : bb_.lane_counts()) {
-      (void)counts;
-      in.lanes.emplace(lane, unlimited);
-    }
-  }
+  PlanInput in = bb_.plan_input(at_ms > 0 ? at_ms : clock_.wall_ms(), config_.plan.limits);
   in.first_response_budget_ms = config_.plan.first_response_budget_ms;
   in.all_responses_budget_ms = config_.plan.all_responses_budget_ms;
   in.lane_duration_ms = config_.plan.lane_duration_ms;
   in.default_duration_ms = config_.plan.default_duration_ms;
-  // Live hints, and which of them match each intent.
-  std::vector<const Hint*> live;
-  for (const auto& [id, h] : bb_.hints()) {
-    if (!h.live(now_ms)) continue;
-    live.push_back(&h);
-    PlanHint ph;
-    ph.id = id;
-    const HintEffect& e = h.d.effect;
-    switch (e.type) {
-      case HintEffectType::kDeny:
-        ph.type = PlanHintType::kDeny;
-        break;
-      case HintEffectType::kCap:
-        ph.type = PlanHintType::kCap;
-        ph.n = e.n;
-        break;
-      case HintEffectType::kDefer:
-        ph.type = PlanHintType::kDefer;
-        ph.until = e.until;
-        break;
-      case HintEffectType::kPriority:
-        ph.type = PlanHintType::kPriority;
-        ph.delta = e.n;
-        break;
-      case HintEffectType::kRequire:
-        ph.type = PlanHintType::kRequire;
-        ph.fact_kind = e.fact_kind;
-        break;
-    }
-    in.hints.push_back(std::move(ph));
-  }
-  std::vector<std::pair<std::string, std::string>> kinds;  // (kind, lane) pairs seen
-  for (const auto& [id, intent] : bb_.intents()) {
-    const IntentState st = intent.st.state;
-    if (st != IntentState::kOpen && st != IntentState::kDeferred && st != IntentState::kClaimed) {
-      continue;
-    }
-    const IntentDef& d = intent.def;
-    PlanIntent pi;
-    pi.id = id;
-    pi.kind = d.kind;
-    pi.lane = d.lane;
-    pi.provider = d.provider;
-    pi.cost_units = d.cost_units;
-    pi.priority = d.priority;
-    pi.created_seq = d.created_seq;
-    pi.created_at = d.created_at;
-    pi.requires_ = d.requires_;
-    pi.identity = d.identity;
-    pi.stale_after_ms = d.stale_after_ms;
-    pi.state = st == IntentState::kOpen       ? PlanIntentState::kOpen
-               : st == IntentState::kDeferred ? PlanIntentState::kDeferred
-                                              : PlanIntentState::kClaimed;
-    pi.not_before = intent.st.not_before;
-    if (st == IntentState::kClaimed) {
-      auto c = claimed_at_.find(id);
+  // Claim times (the time left of a running intent) and warm latency
+  // estimates per (kind, lane).
+  std::vector<std::pair<std::string, std::string>> kinds;
+  kinds.reserve(in.intents.size());
+  for (PlanIntent& pi : in.intents) {
+    if (pi.state == PlanIntentState::kClaimed) {
+      auto c = claimed_at_.find(pi.id);
       pi.claimed_at = c != claimed_at_.end() ? c->second : 0;
     }
-    for (const Hint* h : live) {
-      if (h->d.selector.matches(d)) pi.hints.push_back(h->d.id);
-    }
-    kinds.emplace_back(d.kind, d.lane);
-    in.intents.push_back(std::move(pi));
+    kinds.emplace_back(pi.kind, pi.lane);
   }
   std::sort(kinds.begin(), kinds.end());
   kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());

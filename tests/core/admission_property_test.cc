@@ -46,77 +46,8 @@ CoreConfig admission_config() {
   return cfg;
 }
 
-// The planner's input for `bb`'s state, restated from docs/planner.md: live
-// hints matched to intents by their selectors; open, deferred and claimed
-// intents.
-PlanInput plan_input_of(const Blackboard& bb) {
-  PlanInput in;
-  const std::int64_t now = bb.clock().wall_ms();
-  in.now_ms = now;
-  in.lanes = bb.config().admission.lanes;
-  in.default_lane = bb.config().admission.default_lane;
-  std::vector<const Hint*> live;
-  for (const auto& [id, h] : bb.hints()) {
-    if (!h.live(now)) continue;
-    live.push_back(&h);
-    PlanHint ph;
-    ph.id = id;
-    const HintEffect& e = h.d.effect;
-    switch (e.type) {
-      case HintEffectType::kDeny:
-        ph.type = PlanHintType::kDeny;
-        break;
-      case HintEffectType::kCap:
-        ph.type = PlanHintType::kCap;
-        ph.n = e.n;
-        break;
-      case HintEffectType::kDefer:
-        ph.type = PlanHintType::kDefer;
-        ph.until = e.until;
-        break;
-      case HintEffectType::kPriority:
-        ph.type = PlanHintType::kPriority;
-        ph.delta = e.n;
-        break;
-      case HintEffectType::kRequire:
-        ph.type = PlanHintType::kRequire;
-        ph.fact_kind = e.fact_kind;
-        break;
-    }
-    in.hints.push_back(std::move(ph));
-  }
-  for (const auto& [id, it] : bb.intents()) {
-    const IntentState st = it.st.state;
-    if (st != IntentState::kOpen && st != IntentState::kDeferred && st != IntentState::kClaimed) {
-      continue;
-    }
-    const IntentDef& d = it.def;
-    PlanIntent pi;
-    pi.id = id;
-    pi.kind = d.kind;
-    pi.lane = d.lane;
-    pi.provider = d.provider;
-    pi.cost_units = d.cost_units;
-    pi.priority = d.priority;
-    pi.created_seq = d.created_seq;
-    pi.created_at = d.created_at;
-    pi.requires_ = d.requires_;
-    pi.identity = d.identity;
-    pi.stale_after_ms = d.stale_after_ms;
-    pi.state = st == IntentState::kOpen       ? PlanIntentState::kOpen
-               : st == IntentState::kDeferred ? PlanIntentState::kDeferred
-                                              : PlanIntentState::kClaimed;
-    pi.not_before = it.st.not_before;
-    for (const Hint* h : live) {
-      if (h->d.selector.matches(d)) pi.hints.push_back(h->d.id);
-    }
-    in.intents.push_back(std::move(pi));
-  }
-  return in;
-}
-
 Plan plan_of(const Blackboard& bb) {
-  auto p = compute_plan(plan_input_of(bb), bb.plan_facts());
+  auto p = compute_plan(bb.plan_input(bb.clock().wall_ms()), bb.plan_facts());
   CAIRN_ASSERT_MSG(p.ok(), p.status().to_string().c_str());
   return std::move(p).value();
 }

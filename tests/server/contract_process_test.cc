@@ -60,28 +60,6 @@ constexpr char kContractV2[] = R"(rules:
     emit: {effect: defer, defer_ms: 60000, ttl_ms: 60000, selector: {kind: release}}
 )";
 
-void write_file(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Waits (bounded) until `done` holds; the server acts on a signal
-// asynchronously, so the test waits for the effect it is about to check.
-template <class F>
-bool eventually(F done, int timeout_ms = 15'000) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
-
 class ContractProcess : public ::testing::Test {
  protected:
   void SetUp() override {

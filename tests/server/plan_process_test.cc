@@ -28,28 +28,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-void write_file(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// Waits (bounded) until `done` holds: timers and long-polls act
-// asynchronously, so the test waits for the effect it is about to check.
-template <class F>
-bool eventually(F done, int timeout_ms = 15'000) {
-  const auto end = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
-  while (SteadyClock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
-
 // The plan's bytes with its one `"now_ms":N` member cut out: the rest of a
 // plan of an unchanged state (nothing claimed, nothing turning stale) does
 // not depend on the time it is computed at.

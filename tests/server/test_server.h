@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "model/json_parse.h"
@@ -21,6 +25,28 @@ inline std::string make_temp_dir() {
   char* d = ::mkdtemp(t.data());
   EXPECT_NE(d, nullptr);
   return t;
+}
+
+inline void write_file(const std::string& path, std::string_view text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+inline std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Waits (bounded) until `done` holds: a server acts on signals, timers and
+// long-polls asynchronously, so a test waits for the effect it checks next.
+template <class F>
+bool eventually(F done, int timeout_ms = 15'000, int poll_ms = 10) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return done();
 }
 
 class TestServer {
