@@ -757,6 +757,11 @@ Result<ClaimReply> Blackboard::claim_intent(Intent& in, std::string_view agent, 
   if (in.st.state == IntentState::kOpen ||
       (in.st.state == IntentState::kClaimed && now_ms >= in.st.lease_expires_at)) {
     CAIRN_RETURN_IF_ERROR(hint_gate(in, now_ms));
+    if (in.def.stale_after_ms > 0 && now_ms >= in.def.created_at + in.def.stale_after_ms) {
+      return conflict(
+          "the intent went stale at " + std::to_string(in.def.created_at + in.def.stale_after_ms),
+          "stale", Json(JsonObject{{"stale_after_ms", Json(in.def.stale_after_ms)}}));
+    }
     if (auto key = first_missing_dependency(in.def, now_ms)) {
       return conflict("dependency " + *key + " is not ready", "missing_dependency",
                       Json(JsonObject{{"key", Json(*key)}}));

@@ -345,6 +345,12 @@ const Step kSteps[] = {
     {"deferred past stale_after_ms is stale", deferred_goes_stale,
      [](CoreEnv& e, const std::string&) { return tick_after(e, 5'000); }, Code::kOk, "",
      IntentState::kStale, "intent.stale"},
+    {"claim past stale_after_ms before the timer ran", goes_stale,
+     [](CoreEnv& e, const std::string& id) {
+       e.clock.advance_ms(5'000);
+       return claim_a1(e, id);
+     },
+     Code::kConflict, "stale", IntentState::kOpen, nullptr},
     {"claim stale", [](CoreEnv& e) {
        auto id = goes_stale(e);
        CAIRN_ASSERT(tick_after(e, 5'000).ok());
