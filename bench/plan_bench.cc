@@ -21,7 +21,8 @@
 //   BM_AdmissionWake/budgets:B/wakes:W   a fact arrives: W = 1 it wakes
 //       exactly the one deferred intent waiting on its kind (10,000 deferred
 //       intents wait on distinct kinds), which becomes open in a full lane;
-//       W = 0 a fact nobody waits on (the baseline). Items = facts.
+//       W = 0 a fact of a fresh kind nobody waits on (the baseline: each
+//       waking fact is of a kind of its own too). Items = facts.
 //   BM_AdmissionCreate/budgets:B  intent creation into a full lane. Items =
 //       creates.
 //
@@ -414,7 +415,7 @@ void BM_AdmissionWake(benchmark::State& state) {
     for (auto& f : batch) {
       f.creator = "sensor";
       f.content = Json(JsonObject{{"n", Json(static_cast<std::int64_t>(next_fact))}});
-      f.kind = wakes ? "dep-" + std::to_string(next_fact) : "noise";
+      f.kind = wakes ? "dep-" + std::to_string(next_fact) : "noise-" + std::to_string(next_fact);
       ++next_fact;
     }
     const std::uint64_t open0 = b.bb.count(IntentState::kOpen);
