@@ -274,17 +274,22 @@ void Blackboard::unindex_memory(const Intent& in) {
       if (g->second.empty()) by_identity_.erase(g);
     }
   }
-  auto drop_if_unused = [this](const IntentDef& d) {
-    auto b = budgets_.find(budget_key(d));
+  // The budget an open or claimed intent is charged to (one lookup), and its
+  // removal once unused: keys without a configured budget are kept only while in use.
+  auto budget = [this, &in] {
+    auto b = budgets_.find(budget_key(in.def));
     CAIRN_ASSERT(b != budgets_.end());
-    // Keys without a configured budget are kept only while in use.
+    return b;
+  };
+  auto drop_if_unused = [this](std::map<std::string, LaneState, std::less<>>::iterator b) {
     const bool keep = (b->second.configured && config_.admission.budgets) ||
                       b->second.running > 0 || !b->second.open.empty() || !b->second.gated.empty();
     if (!keep) budgets_.erase(b);
   };
   switch (s.state) {
     case IntentState::kOpen: {
-      LaneState& ls = lane_state(in.def);
+      const auto b = budget();
+      LaneState& ls = b->second;
       const OpenEntry e{in.def.priority, in.def.created_seq, id};
       if (ls.open.erase(e) == 0) {
         CAIRN_ASSERT(ls.gated.erase(e) == 1);
@@ -295,7 +300,7 @@ void Blackboard::unindex_memory(const Intent& in) {
         lapses_.erase(TimeEntry{l->second, id});
         lapse_at_.erase(l);
       }
-      drop_if_unused(in.def);
+      drop_if_unused(b);
       break;
     }
     case IntentState::kDeferred:
@@ -310,11 +315,12 @@ void Blackboard::unindex_memory(const Intent& in) {
       for (auto& [hid, n] : cap_held_) {
         if (hints_.find(hid)->second.d.selector.matches(in.def)) --n;
       }
-      LaneState& ls = lane_state(in.def);
+      const auto b = budget();
+      LaneState& ls = b->second;
       CAIRN_ASSERT(ls.running > 0 && ls.running_cost >= in.def.cost_units);
       ls.running -= 1;
       ls.running_cost -= in.def.cost_units;
-      drop_if_unused(in.def);
+      drop_if_unused(b);
       break;
     }
     default:
@@ -674,8 +680,13 @@ Status Blackboard::budget_gate(const Intent& in) const {
     return conflict("no budget for lane " + key + " (configure lanes." + key + ")", "no_budget",
                     Json(JsonObject{{"lane", Json(key)}}));
   }
-  if (ls.running >= ls.budget.max_concurrency ||
-      in.def.cost_units > ls.budget.max_cost_units - ls.running_cost) {
+  // A claimed intent whose lease ended takes its own slot again: it is not
+  // counted against itself.
+  const bool own = in.st.state == IntentState::kClaimed;
+  const std::int64_t running = ls.running - (own ? 1 : 0);
+  const std::int64_t running_cost = ls.running_cost - (own ? in.def.cost_units : 0);
+  if (running >= ls.budget.max_concurrency ||
+      in.def.cost_units > ls.budget.max_cost_units - running_cost) {
     return conflict("lane " + key + " is full", "lane_full",
                     Json(JsonObject{{"lane", Json(key)},
                                     {"running", Json(ls.running)},
@@ -766,17 +777,7 @@ Result<ClaimReply> Blackboard::claim_intent(Intent& in, std::string_view agent, 
       return conflict("dependency " + *key + " is not ready", "missing_dependency",
                       Json(JsonObject{{"key", Json(*key)}}));
     }
-    if (in.st.state == IntentState::kOpen) {
-      CAIRN_RETURN_IF_ERROR(budget_gate(in));
-    } else {
-      // Its own expiring lease frees the slot it takes again.
-      const std::string key = budget_key(in.def);
-      const LaneState& ls = budgets_.find(key)->second;
-      if (!ls.configured || in.def.cost_units > ls.budget.max_cost_units) {
-        return conflict("no budget for lane " + key, "no_budget",
-                        Json(JsonObject{{"lane", Json(key)}}));
-      }
-    }
+    CAIRN_RETURN_IF_ERROR(budget_gate(in));
   }
   IntentStatus probe = in.st;
   if (probe.state == IntentState::kClaimed && now_ms >= probe.lease_expires_at) {

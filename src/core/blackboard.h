@@ -386,6 +386,8 @@ class Blackboard {
   // wait on their next missing key).
   void wake_waiters(std::string_view fact_id, std::string_view kind, std::int64_t recorded_at,
                     bool transitions);
+  // Why `in` (open, or claimed with an ended lease) may not take a slot of its
+  // budget now: no_budget or lane_full; ok otherwise.
   Status budget_gate(const Intent& in) const;
   void clear_state();
   // The chain's head at event `seq` from the store's v/<seq> (genesis-anchored
