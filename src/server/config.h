@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "model/json_parse.h"
 #include "model/status.h"
+#include "senses/config.h"
 
 namespace cairn::server {
 
@@ -80,6 +81,11 @@ struct ServerConfig {
   std::string contract_path;
   ServerLimits limits;
   engine::EngineConfig engine;
+  // The observation runtime (senses:, workflows:, reflexes:; docs/senses.md):
+  // when not empty, cairnd runs it beside the API.
+  senses::ObserveConfig observe;
+  // Log records and their daily archival (logs:; docs/senses.md#logs).
+  senses::LogsConfig logs;
   std::vector<TokenConfig> tokens;
 };
 
