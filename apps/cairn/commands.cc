@@ -21,8 +21,6 @@
 
 namespace cairn::cli {
 
-namespace {
-
 using client::Client;
 
 // ---- errors ------------------------------------------------------------------------
@@ -54,11 +52,6 @@ int usage_error(const std::string& message) {
 }
 
 // A connected client, or the exit code for a bad URL.
-struct Session {
-  std::unique_ptr<Client> client;
-  int exit_code = kExitOk;
-};
-
 Session open_session(const Globals& g) {
   client::ClientOptions o;
   o.url = g.url;
@@ -69,6 +62,8 @@ Session open_session(const Globals& g) {
   if (!c.ok()) return Session{nullptr, usage_error(c.status().message())};
   return Session{std::move(c).value(), kExitOk};
 }
+
+namespace {
 
 // One call on a fresh session: a refusal is reported (exit code by status);
 // a reply is printed as JSON with --json, otherwise by `human`.

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,19 @@ enum ExitCode : int {
 
 // The exit code for a failed call.
 int exit_code_for(const Status& s);
+
+struct Globals;
+// Prints a failed call ("cairn: <code>: <message> (HTTP n)" and its details,
+// or with --json the error object) and returns its exit code.
+int report(const Globals& g, const Status& s, int http_status);
+// Prints "cairn: <message>" and returns kExitUsage.
+int usage_error(const std::string& message);
+// A connected client, or the exit code for a bad URL.
+struct Session {
+  std::unique_ptr<client::Client> client;
+  int exit_code = 0;
+};
+Session open_session(const Globals& g);
 
 // `cairn ... ls --all` follows `next` for at most this many items.
 inline constexpr std::size_t kListAllItemsMax = 100'000;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "commands.h"
+#include "senses_cmd.h"
 
 namespace {
 
@@ -288,6 +289,48 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10'000'000))
         ->capture_default_str();
     c->callback([&] { run = [&] { return cairn::cli::verify(g, va); }; });
+  }
+
+  // ---- the observation runtime (docs/senses.md) ----
+  CLI::App* senses = app.add_subcommand("senses", "the observation runtime: status, or run it");
+  senses->require_subcommand(1);
+  std::string senses_data;
+  {
+    CLI::App* c = senses->add_subcommand(
+        "status", "each sense's health, runs, failures, last and next run, last error");
+    c->add_option("--data", senses_data,
+                  "read a runtime's own data directory (one started with `cairn senses run`) "
+                  "instead of asking the server");
+    c->callback([&] { run = [&] { return cairn::cli::senses_status(g, senses_data); }; });
+  }
+  cairn::cli::SensesRunArgs sr;
+  {
+    CLI::App* c = senses->add_subcommand(
+        "run",
+        "run the senses, reflexes and workflows of a config file against --url "
+        "until SIGINT/SIGTERM (SIGHUP reloads the file)");
+    c->add_option("--config", sr.config, "cairn.yaml with senses:, workflows:, reflexes:")
+        ->required();
+    c->add_option("--data", sr.data, "directory for runtime.db and the senses' databases")
+        ->capture_default_str();
+    c->callback([&] { run = [&] { return cairn::cli::senses_run(g, sr); }; });
+  }
+  CLI::App* workflows = app.add_subcommand("workflows", "workflow runs started by reflexes");
+  workflows->require_subcommand(1);
+  std::string wf_name;
+  int wf_limit = 0;
+  {
+    CLI::App* c = workflows->add_subcommand(
+        "runs",
+        "runs newest first: queued, started, completed, failed, crashed, interrupted, "
+        "dropped");
+    c->add_option("--workflow", wf_name, "only this workflow's runs");
+    c->add_option("--limit", wf_limit, "at most this many (default 100)")
+        ->check(CLI::Range(1, 1'000));
+    c->add_option("--data", senses_data, "read a runtime's own data directory instead");
+    c->callback([&] {
+      run = [&] { return cairn::cli::workflow_runs(g, senses_data, wf_name, wf_limit); };
+    });
   }
 
   try {

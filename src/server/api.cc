@@ -211,7 +211,9 @@ std::vector<std::string> Api::routes() {
           "GET /v1/plan",
           "GET /v1/events",
           "GET /v1/evidence",
-          "GET /v1/watch"};
+          "GET /v1/watch",
+          "GET /v1/senses",
+          "GET /v1/workflows/runs"};
 }
 
 Result<Principal> Api::authorize(const HttpRequest& req, Scope needed) {
@@ -624,6 +626,34 @@ Planned Api::plan(const HttpRequest& req) {
     if (!creator.ok()) return fail(creator.take_status());
     const bool admin = ctx->p.authenticated && ctx->p.scope == Scope::kAdmin;
     return engine_call(engine::RevokeHint{seg[2], admin}, *creator, false);
+  }
+
+  // ---- the observation runtime (docs/senses.md) ----
+  if ((res == "senses" && n == 2) || (res == "workflows" && n == 3 && seg[2] == "runs")) {
+    const bool senses = res == "senses";
+    out.route = senses ? "GET /v1/senses" : "GET /v1/workflows/runs";
+    if (!get) return fail(method_not_allowed(m, path, {"GET"}));
+    if (Status s = senses ? read_guard({}) : read_guard({"workflow", "limit"}); !s.ok()) {
+      return fail(std::move(s));
+    }
+    if (!runtime_) {
+      return fail(not_found(
+          "this cairnd runs no observation runtime (no senses:, workflows: or reflexes: in its "
+          "config); a runtime beside it (cairn senses run) keeps its status in its own data "
+          "directory: cairn senses status --data DIR",
+          "no_runtime"));
+    }
+    if (senses) {
+      out.action = json_response(200, runtime_->status_json());
+      return out;
+    }
+    auto q = parse_query(query);
+    if (!q.ok()) return fail(q.take_status());
+    auto limit = query_limit(*q, config_.limits);
+    if (!limit.ok()) return fail(limit.take_status());
+    const std::string* wf = q->get("workflow");
+    out.action = json_response(200, runtime_->runs_json(wf ? *wf : std::string(), *limit));
+    return out;
   }
 
   // ---- state, events, watch ----

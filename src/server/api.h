@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "senses/runtime.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/contract.h"
@@ -63,6 +64,10 @@ class Api {
   // (null: none). io thread only, like plan().
   void set_contract(std::shared_ptr<const Contract> c) { contract_ = std::move(c); }
 
+  // The observation runtime inside this cairnd (null: none); GET /v1/senses
+  // and GET /v1/workflows/runs read its status. io thread only.
+  void set_runtime(std::shared_ptr<senses::Runtime> r) { runtime_ = std::move(r); }
+
   // Every route the server answers, as "METHOD /path" (docs and spec tests).
   static std::vector<std::string> routes();
 
@@ -91,6 +96,7 @@ class Api {
   store::Store& reader_;
   Auth auth_;
   std::shared_ptr<const Contract> contract_;
+  std::shared_ptr<senses::Runtime> runtime_;
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;

@@ -21,16 +21,20 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <random>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "backend/postgres/pg_store.h"
 #include "backend/sqlite/sqlite_store.h"
+#include "senses/runtime.h"
 #include "server/api.h"
 #include "server/contract.h"
 #include "server/engine_host.h"
@@ -139,6 +143,7 @@ struct Server::Impl {
   // `metrics` and `watchers` — so both are declared before (outlive) `ioc`,
   // and ~Impl empties the containers that own timers first.
   ~Impl() {
+    stop_runtime();
     stop_host();
     watchers.clear();
     waiters.clear();
@@ -154,6 +159,14 @@ struct Server::Impl {
   std::unique_ptr<store::Store> reader;
   std::unique_ptr<Api> api;
   std::unique_ptr<EngineHost> host;
+  // The observation runtime (docs/senses.md), when senses:, workflows: or
+  // reflexes: are configured. It talks to this server over HTTP, so shutdown
+  // stops it on its own thread while the io loop still answers
+  // (runtime_stopper), and drain() waits for that.
+  std::shared_ptr<senses::Runtime> runtime;
+  std::string runtime_token;  // its bearer token when auth is on
+  std::thread runtime_stopper;
+  std::atomic<bool> runtime_stopped{true};
 
   std::unordered_map<engine::RequestId, std::shared_ptr<Waiter>> waiters;
   engine::RequestId next_id = 1;
@@ -627,14 +640,28 @@ struct Server::Impl {
       w->closed = true;
       w->wake.cancel();
     }
+    if (runtime && !runtime_stopper.joinable()) {
+      runtime_stopper = std::thread([rt = runtime, this] {
+        rt->stop();
+        runtime_stopped = true;
+      });
+    }
     asio::co_spawn(ioc, drain(), asio::detached);
+  }
+
+  // Stops the runtime and waits for it (any thread but the io thread while
+  // the io loop runs: the runtime's last requests need it).
+  void stop_runtime() {
+    if (runtime_stopper.joinable()) runtime_stopper.join();
+    if (runtime) runtime->stop();
+    runtime_stopped = true;
   }
 
   awaitable<void> drain() {
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(config.limits.shutdown_grace_ms);
     asio::steady_timer t(ioc);
-    while (inflight > 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((inflight > 0 || !runtime_stopped) && std::chrono::steady_clock::now() < deadline) {
       t.expires_after(kDrainPoll);
       beast::error_code ec;
       co_await t.async_wait(asio::redirect_error(kUseAwaitable, ec));
@@ -645,6 +672,32 @@ struct Server::Impl {
     co_await t.async_wait(asio::redirect_error(kUseAwaitable, ec));
     stop_host();
     ioc.stop();
+  }
+
+  // Starts the observation runtime against this server's own listener.
+  Status start_runtime(std::uint16_t port) {
+    std::string host = config.listen_host;
+    if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
+    if (host == "::") host = "::1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    senses::RuntimeOptions o;
+    o.data_dir = config.data_dir;
+    o.api.url = "http://" + host + ":" + std::to_string(port);
+    o.api.token = runtime_token;
+    o.api.timeout_ms = 10'000;
+    o.local_log = [](std::string_view level, std::string_view message) {
+      log(level == "error" ? LogLevel::kError : LogLevel::kWarn, message);
+    };
+    runtime = std::make_shared<senses::Runtime>(config.observe, std::move(o));
+    CAIRN_RETURN_IF_ERROR(runtime->start());
+    runtime_stopped = false;
+    api->set_runtime(runtime);
+    log(LogLevel::kInfo, "observation runtime started",
+        Json(JsonObject{
+            {"senses", Json(static_cast<std::uint64_t>(config.observe.senses.size()))},
+            {"workflows", Json(static_cast<std::uint64_t>(config.observe.workflows.size()))},
+            {"reflexes", Json(static_cast<std::uint64_t>(config.observe.reflexes.size()))}}));
+    return Status();
   }
 
   void stop_host() {
@@ -722,6 +775,15 @@ Result<std::uint16_t> Server::start() {
     writer = std::move(w).value();
     s.reader = std::move(r).value();
   }
+  if (!s.config.observe.empty() && !s.config.tokens.empty()) {
+    // The runtime inside cairnd authenticates like any agent, with a token
+    // made for this process's lifetime.
+    std::random_device rd;
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 64; ++i) s.runtime_token += kHex[rd() & 15];
+    s.config.tokens.push_back(
+        TokenConfig{"senses", to_hex(sha256(s.runtime_token)), Scope::kAgent});
+  }
   s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
   if (contract) {
     s.config.engine.governance = to_governance(*contract);
@@ -756,6 +818,13 @@ Result<std::uint16_t> Server::start() {
                         {"listen", Json(s.config.listen_host + ":" + std::to_string(port))},
                         {"auth", Json(!s.config.tokens.empty())},
                         {"started_at", Json(wall_ms())}}));
+    if (!s.config.observe.empty()) {
+      if (Status rs = s.start_runtime(port); !rs.ok()) {
+        s.stop_runtime();
+        s.stop_host();
+        return rs;
+      }
+    }
     return port;
   } catch (const std::exception& e) {
     s.stop_host();
@@ -798,6 +867,7 @@ Status Server::run() {
     s.stop_host();
     return internal_error(std::string("io loop failed: ") + e.what());
   }
+  s.stop_runtime();
   s.stop_host();
   beast::error_code ec;
   s.signals.cancel(ec);
