@@ -49,6 +49,10 @@ CREATE INDEX IF NOT EXISTS runs_by_intent ON runs(intent);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
+// Who signals and starts runs when cairnd has no auth (with auth, the
+// token's name).
+constexpr std::string_view kCreator = "senses";
+
 // Finished runs kept in runtime.db (the oldest beyond it are deleted).
 constexpr std::int64_t kFinishedRunsKept = 10'000;
 
@@ -562,6 +566,7 @@ Status Runtime::finish_output(Sense& s, client::Client& c, const std::string& ou
       s.pending = Json(JsonObject{{"kind", Json("signal." + s.cfg.name)},
                                   {"content", *signal},
                                   {"derived_from", Json(std::move(from))}});
+      if (options_.api.token.empty()) s.pending->set("creator", Json(kCreator));
     }
     // State (and the signal to post) are on disk before anything uses them.
     save_sense(s);
@@ -898,6 +903,7 @@ void Runtime::create_run_intent(client::Client& c, std::int64_t run_id) {
       JsonObject{{"id", Json(intent)},           {"kind", Json(w.kind)},
                  {"lane", Json(w.lane)},         {"spec", w.spec},
                  {"priority", Json(w.priority)}, {"from_facts", Json(JsonArray{Json(fact)})}};
+  if (options_.api.token.empty()) body.set("creator", Json(kCreator));
   auto r = c.create_intent(body, client::Client::new_idempotency_key());
   std::string status;
   std::string detail;
