@@ -5,7 +5,7 @@
 //
 // Flags override the config file; defaults are SQLite in ./cairn-data and
 // 127.0.0.1:7400. SIGTERM / SIGINT shut down cleanly (exit 0); SIGHUP
-// reloads the contract (docs/governance.md). CLI11 is
+// reloads the contract (docs/governance.md) and the senses (docs/senses.md). CLI11 is
 // included here only: it is a heavy header.
 #include <CLI/CLI.hpp>
 
@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     config = std::move(loaded).value();
+    config.config_file = config_path;
   }
   if (!data.empty()) config.data_dir = data;
   if (!store.empty()) config.store_url = store;

@@ -306,6 +306,7 @@ Status Runtime::start() {
 }
 
 void Runtime::stop() {
+  std::lock_guard stop_lk(stop_mu_);  // a second caller waits for the first
   {
     std::lock_guard lk(mu_);
     if (!started_) return;

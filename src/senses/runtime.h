@@ -84,7 +84,7 @@ class Runtime {
   // workflow runs with their intents and starts the threads.
   Status start();
   // Stops the threads; running senses are ended like a timeout (SIGTERM,
-  // grace, SIGKILL). Idempotent.
+  // grace, SIGKILL). Idempotent; any thread.
   void stop();
 
   // {"senses": [{name, health, running, runs, failures, coalesced, last_run_at,
@@ -129,6 +129,7 @@ class Runtime {
   std::unique_ptr<Clock> own_clock_;
   const Clock* clock_ = nullptr;
 
+  std::mutex stop_mu_;     // held through stop()
   mutable std::mutex mu_;  // everything below, and db_
   std::condition_variable cv_;
   sqlite3* db_ = nullptr;

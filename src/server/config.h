@@ -79,6 +79,9 @@ struct ServerConfig {
   // The governance contract (docs/governance.md); empty: none. In the config
   // file a relative path is resolved against the file's directory.
   std::string contract_path;
+  // The file this configuration was read from (SIGHUP re-reads its senses:,
+  // workflows: and reflexes:); empty: none.
+  std::string config_file;
   ServerLimits limits;
   engine::EngineConfig engine;
   // The observation runtime (senses:, workflows:, reflexes:; docs/senses.md):

@@ -27,6 +27,7 @@
 #include <deque>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -41,6 +42,7 @@
 #include "server/errors.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/observe_config.h"
 
 namespace cairn::server {
 
@@ -159,14 +161,20 @@ struct Server::Impl {
   std::unique_ptr<store::Store> reader;
   std::unique_ptr<Api> api;
   std::unique_ptr<EngineHost> host;
+  std::uint16_t port = 0;  // the bound port (the runtime's URL)
   // The observation runtime (docs/senses.md), when senses:, workflows: or
   // reflexes: are configured. It talks to this server over HTTP, so shutdown
   // stops it on its own thread while the io loop still answers
   // (runtime_stopper), and drain() waits for that.
+  std::mutex runtime_mu;  // guards `runtime` (io thread, reload and stopper threads)
   std::shared_ptr<senses::Runtime> runtime;
   std::string runtime_token;  // its bearer token when auth is on
   std::thread runtime_stopper;
   std::atomic<bool> runtime_stopped{true};
+  // SIGHUP re-reads the config file's senses:, workflows:, reflexes: on this
+  // thread (stopping the old runtime waits for its runs to end).
+  std::thread runtime_reloader;
+  std::atomic<bool> reload_running{false};
 
   std::unordered_map<engine::RequestId, std::shared_ptr<Waiter>> waiters;
   engine::RequestId next_id = 1;
@@ -219,6 +227,7 @@ struct Server::Impl {
     hup.async_wait([this](const beast::error_code& ec, int) {
       if (ec) return;
       reload_contract();
+      reload_runtime();
       wait_for_hup();
     });
   }
@@ -640,9 +649,16 @@ struct Server::Impl {
       w->closed = true;
       w->wake.cancel();
     }
-    if (runtime && !runtime_stopper.joinable()) {
-      runtime_stopper = std::thread([rt = runtime, this] {
-        rt->stop();
+    if (!runtime_stopper.joinable() && (runtime || runtime_reloader.joinable())) {
+      runtime_stopped = false;
+      runtime_stopper = std::thread([this] {
+        if (runtime_reloader.joinable()) runtime_reloader.join();
+        std::shared_ptr<senses::Runtime> rt;
+        {
+          std::lock_guard lk(runtime_mu);
+          rt = runtime;
+        }
+        if (rt) rt->stop();
         runtime_stopped = true;
       });
     }
@@ -653,8 +669,61 @@ struct Server::Impl {
   // the io loop runs: the runtime's last requests need it).
   void stop_runtime() {
     if (runtime_stopper.joinable()) runtime_stopper.join();
+    if (runtime_reloader.joinable()) runtime_reloader.join();
+    std::lock_guard lk(runtime_mu);
     if (runtime) runtime->stop();
     runtime_stopped = true;
+  }
+
+  // SIGHUP (io thread): the config file's senses:, workflows: and reflexes:
+  // are read again; a valid file replaces the runtime (the old one stops
+  // first: running senses end like a timeout), an invalid one is logged with
+  // its file:line and the running runtime stays.
+  void reload_runtime() {
+    if (stopping || config.config_file.empty()) return;
+    if (reload_running) {
+      log(LogLevel::kWarn, "senses reload: the previous reload is still running; ignored");
+      return;
+    }
+    if (runtime_reloader.joinable()) runtime_reloader.join();
+    reload_running = true;
+    runtime_reloader = std::thread([this] {
+      auto loaded = load_observe_file(config.config_file);
+      if (!loaded.ok()) {
+        log(LogLevel::kError, "senses reload refused; the running configuration stays",
+            Json(JsonObject{{"file", Json(config.config_file)},
+                            {"error", Json(loaded.status().message())},
+                            {"details", loaded.status().details()}}));
+        reload_running = false;
+        return;
+      }
+      std::shared_ptr<senses::Runtime> next;
+      {
+        std::lock_guard lk(runtime_mu);
+        if (runtime) runtime->stop();
+        config.observe = loaded->first;
+        if (!config.observe.empty() && port != 0) {
+          if (Status st = start_runtime_locked(port); !st.ok()) {
+            log(LogLevel::kError, "senses reload: the runtime did not start",
+                Json(JsonObject{{"error", Json(st.message())}}));
+          }
+        } else {
+          runtime.reset();
+        }
+        next = runtime;
+        runtime_stopped = !runtime;
+      }
+      const Json fields = JsonObject{
+          {"file", Json(config.config_file)},
+          {"senses", Json(static_cast<std::uint64_t>(loaded->first.senses.size()))},
+          {"workflows", Json(static_cast<std::uint64_t>(loaded->first.workflows.size()))},
+          {"reflexes", Json(static_cast<std::uint64_t>(loaded->first.reflexes.size()))}};
+      asio::post(ioc, [this, next, fields] {
+        api->set_runtime(next);
+        log(LogLevel::kInfo, "senses reloaded", fields);
+      });
+      reload_running = false;
+    });
   }
 
   awaitable<void> drain() {
@@ -675,7 +744,14 @@ struct Server::Impl {
   }
 
   // Starts the observation runtime against this server's own listener.
-  Status start_runtime(std::uint16_t port) {
+  Status start_runtime(std::uint16_t bound) {
+    std::lock_guard lk(runtime_mu);
+    port = bound;
+    CAIRN_RETURN_IF_ERROR(start_runtime_locked(bound));
+    api->set_runtime(runtime);
+    return Status();
+  }
+  Status start_runtime_locked(std::uint16_t port) {
     std::string host = config.listen_host;
     if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
     if (host == "::") host = "::1";
@@ -689,9 +765,11 @@ struct Server::Impl {
       log(level == "error" ? LogLevel::kError : LogLevel::kWarn, message);
     };
     runtime = std::make_shared<senses::Runtime>(config.observe, std::move(o));
-    CAIRN_RETURN_IF_ERROR(runtime->start());
+    if (Status st = runtime->start(); !st.ok()) {
+      runtime.reset();
+      return st;
+    }
     runtime_stopped = false;
-    api->set_runtime(runtime);
     log(LogLevel::kInfo, "observation runtime started",
         Json(JsonObject{
             {"senses", Json(static_cast<std::uint64_t>(config.observe.senses.size()))},
@@ -775,9 +853,10 @@ Result<std::uint16_t> Server::start() {
     writer = std::move(w).value();
     s.reader = std::move(r).value();
   }
-  if (!s.config.observe.empty() && !s.config.tokens.empty()) {
-    // The runtime inside cairnd authenticates like any agent, with a token
-    // made for this process's lifetime.
+  if (!s.config.tokens.empty()) {
+    // The runtime inside cairnd (now, or after a SIGHUP adds senses)
+    // authenticates like any agent, with a token made for this process's
+    // lifetime and never written anywhere.
     std::random_device rd;
     static constexpr char kHex[] = "0123456789abcdef";
     for (int i = 0; i < 64; ++i) s.runtime_token += kHex[rd() & 15];
@@ -818,6 +897,7 @@ Result<std::uint16_t> Server::start() {
                         {"listen", Json(s.config.listen_host + ":" + std::to_string(port))},
                         {"auth", Json(!s.config.tokens.empty())},
                         {"started_at", Json(wall_ms())}}));
+    s.port = port;
     if (!s.config.observe.empty()) {
       if (Status rs = s.start_runtime(port); !rs.ok()) {
         s.stop_runtime();
