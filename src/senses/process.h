@@ -85,6 +85,10 @@ std::string_view end_name(End e);
 // ends the run like a timeout (SIGTERM to the group, grace, SIGKILL) with
 // End::kCancelled; it is polled at least every kCancelPollMs.
 //
+// REQUIRES: nothing else in the process reaps children it did not start
+// (no waitpid(-1), SIGCHLD not set to SIG_IGN): run_process reaps its own
+// child by pid, and asserts it could.
+//
 // SIGPIPE: the calling thread blocks SIGPIPE while it runs and consumes the
 // one a write to an exited child raises, so it never reaches the process; the
 // child starts with every signal at its default and none blocked.
