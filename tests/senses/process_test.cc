@@ -195,7 +195,7 @@ TEST_F(ProcessTest, IgnoringSigtermEndsWithSigkillAfterTheGrace) {
   ProcessSpec spec = script("ignore_term.sh");
   // Long enough that the shell has installed its trap before SIGTERM comes
   // even on a loaded machine ("ready" below proves it did).
-  spec.timeout_ms = 1'000;
+  spec.timeout_ms = 2'000;
   spec.grace_ms = 300;
   const ProcessResult r = run_process(spec);
   EXPECT_EQ(r.out, "ready\n");
