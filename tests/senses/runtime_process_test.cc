@@ -62,7 +62,9 @@ class Observe : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = make_temp_dir(); }
   void TearDown() override {
-    if (proc_ && proc_->running()) EXPECT_EQ(proc_->terminate(30'000), "");
+    if (proc_ && proc_->running()) {
+      EXPECT_EQ(proc_->terminate(30'000), "");
+    }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
@@ -159,12 +161,12 @@ class Observe : public ::testing::Test {
   std::uint16_t port_ = 0;
 };
 
-constexpr const char* kDiskSense = R"(import json, sys
+constexpr const char* kDiskSense = R"PY(import json, sys
 inp = json.load(sys.stdin)
 state = inp["state"] or {"n": 0}
 n = state["n"] + 1
 print(json.dumps({"signal": {"used_pct": 95, "n": n}, "state": {"n": n}}))
-)";
+)PY";
 
 TEST_F(Observe, ReflexChainFromASignalToAConcludedWorkflowWhoseProvenanceVerifies) {
   script("disk.py", kDiskSense);
@@ -241,7 +243,7 @@ reflexes:
 
 TEST_F(Observe, TriggersDuringARunCoalesceIntoOneMoreRun) {
   // Each run records the trigger it served in the sense's own database.
-  script("slow.py", R"(import json, sqlite3, os, sys, time
+  script("slow.py", R"PY(import json, sqlite3, os, sys, time
 inp = json.load(sys.stdin)
 db = sqlite3.connect(os.environ["CAIRN_SENSE_DB"])
 db.execute("CREATE TABLE IF NOT EXISTS runs(fact TEXT)")
@@ -249,7 +251,7 @@ db.execute("INSERT INTO runs VALUES(?)", (inp["trigger"]["fact"]["content"]["i"]
 db.commit()
 time.sleep(0.8)
 print("null")
-)");
+)PY");
   config(R"(
 senses:
   slow:
@@ -392,7 +394,7 @@ TEST_F(Observe, APeersDatabaseIsReadOnlyAndItsOwnIsNotAmongItsPeers) {
   std::filesystem::create_directories(dir_ + "/owner-migrations");
   write_file(dir_ + "/owner-migrations/001_init.sql",
              "CREATE TABLE usage(pct INTEGER); INSERT INTO usage VALUES (42);");
-  script("reader.py", R"(import json, os, sqlite3, sys
+  script("reader.py", R"PY(import json, os, sqlite3, sys
 json.load(sys.stdin)
 peers = dict(p.split("=", 1) for p in os.environ["CAIRN_PEER_DBS"].split(";") if p)
 out = {"peers": sorted(peers)}
@@ -405,7 +407,7 @@ try:
 except sqlite3.Error as e:
     out["write"] = str(e)
 print(json.dumps(out))
-)");
+)PY");
   config(R"(
 senses:
   owner:
