@@ -178,6 +178,12 @@ Json status_from(sqlite3* db) {
   return Json(JsonObject{{"senses", Json(std::move(out))}});
 }
 
+// "new" (being recorded) and "starting" (its intent being created) are
+// the runtime's own steps: to a reader the run is still queued.
+std::string public_status(std::string status) {
+  return status == "new" || status == "starting" ? "queued" : status;
+}
+
 Json runs_from(sqlite3* db, std::string_view workflow, std::size_t limit) {
   JsonArray out;
   Stmt q(db,
@@ -190,7 +196,7 @@ Json runs_from(sqlite3* db, std::string_view workflow, std::size_t limit) {
                                   {"reflex", Json(q.col_text(2))},
                                   {"trigger_fact", Json(q.col_text(3))},
                                   {"intent", Json(q.col_text(4))},
-                                  {"status", Json(q.col_text(5))},
+                                  {"status", Json(public_status(q.col_text(5)))},
                                   {"detail", Json(q.col_text(6))},
                                   {"created_at", Json(q.col_num(7))},
                                   {"updated_at", Json(q.col_num(8))}}));
