@@ -504,6 +504,20 @@ class Client:
         path = "/v1/plan" if at is None else "/v1/plan?at=%d" % at
         return self.request("GET", path, raw=raw)
 
+    def senses(self) -> dict[str, Any]:
+        """``GET /v1/senses`` → ``{"senses": [{name, health, running, runs, failures, coalesced,
+        last_run_at, last_ok_at, next_run_at, last_error, last_signal}]}`` of the observation
+        runtime inside cairnd (docs/senses.md#status); NotFound ``no_runtime`` when it runs
+        none."""
+        return self._get("/v1/senses")
+
+    def workflow_runs(self, *, workflow: str | None = None,
+                      limit: int | None = None) -> dict[str, Any]:
+        """``GET /v1/workflows/runs`` → ``{"runs": [...]}`` newest first, each with ``status``
+        queued | started | completed | failed | crashed | interrupted | dropped and the
+        ``intent`` it runs as (docs/senses.md#workflows-and-runs)."""
+        return self._get("/v1/workflows/runs", workflow=workflow, limit=limit)
+
     def events(self, *, after: int | None = None, limit: int | None = None) -> dict[str, Any]:
         """``GET /v1/events`` → one page ``{"events": [...], "next": seq | None}``."""
         return self._get("/v1/events", after=after, limit=limit)
