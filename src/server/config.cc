@@ -10,6 +10,7 @@
 
 #include "model/names.h"
 #include "model/sha256.h"
+#include "server/observe_config.h"
 #include "server/yaml_read.h"
 
 namespace cairn::server {
@@ -191,6 +192,7 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
       read_scalar(l, "leases_per_agent_max", c.engine.leases_per_agent_max);
     }
     CAIRN_RETURN_IF_ERROR(read_admission(doc, root, c.engine));
+    CAIRN_RETURN_IF_ERROR(read_observe(path, root, c.observe, c.logs));
     if (const YAML::Node t = root["tokens"]) {
       if (!t.IsSequence()) return invalid("config " + path + ": tokens must be a list");
       for (const YAML::Node& n : t) {
