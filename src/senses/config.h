@@ -65,6 +65,9 @@ struct SenseConfig {
   std::string migrations_dir;
   // Senses of one group see each other's databases read-only.
   std::string group = "default";
+  // The directory it runs in: the configuration file's (so relative paths in
+  // `command` mean what they say in the file); empty: cairnd's own.
+  std::string workdir;
   std::size_t line = 0;  // where it is defined in the file (for messages)
 };
 

@@ -461,6 +461,7 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     }
     spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "CAIRN_SENSE=" + s.cfg.name,
                 "CAIRN_SENSE_DB=" + s.db_path, "CAIRN_PEER_DBS=" + s.peers};
+    spec.cwd = s.cfg.workdir;
     spec.stdin_data = to_json(input);
     spec.timeout_ms = s.cfg.timeout_ms;
     spec.grace_ms = s.cfg.grace_ms;

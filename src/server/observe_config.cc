@@ -234,6 +234,12 @@ Status read_senses(const YamlDoc& doc, const YAML::Node& n, ObserveConfig& o) {
     SenseConfig s;
     s.name = kv.first.Scalar();
     s.line = yaml_line(kv.first);
+    {
+      std::error_code ec;
+      const std::filesystem::path file_dir = std::filesystem::path(doc.file).parent_path();
+      const std::filesystem::path abs = std::filesystem::absolute(file_dir, ec);
+      s.workdir = (ec ? file_dir : abs).lexically_normal().string();
+    }
     const std::string where = "senses." + s.name;
     CAIRN_RETURN_IF_ERROR(check_config_name(doc, kv.first, where, s.name));
     for (const SenseConfig& other : o.senses) {
