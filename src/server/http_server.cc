@@ -378,7 +378,9 @@ struct Server::Impl {
     --inflight;
     if (!w->done) {
       offloads.erase(id);
-      co_return error_response(unavailable("the log worker did not answer in time", "timeout"));
+      co_return error_response(outcome_unknown(
+          "the log worker did not answer in time; read back to see whether it was done",
+          "outcome_unknown"));
     }
     co_return std::move(w->response);
   }
