@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,6 +24,7 @@
 #include "server/config.h"
 #include "server/contract.h"
 #include "server/http_types.h"
+#include "server/log_records.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
@@ -42,9 +44,17 @@ struct WatchCall {
   std::uint64_t after = 0;  // send events with seq > after
 };
 
+// Work that blocks on disk (fsync): run on a worker thread, not the io
+// thread; `run` builds the reply there.
+struct OffloadCall {
+  enum class Worker : std::uint8_t { kLogWriter, kArchiver };
+  Worker worker = Worker::kLogWriter;
+  std::function<HttpResponse()> run;
+};
+
 struct Planned {
   std::string route;  // metrics label: "POST /v1/facts", "GET /v1/intents/{id}", ...
-  std::variant<HttpResponse, EngineCall, WatchCall> action;
+  std::variant<HttpResponse, EngineCall, WatchCall, OffloadCall> action;
 };
 
 class Api {
@@ -62,6 +72,14 @@ class Api {
   // The contract whose schema gate POST /v1/facts and conclude results pass
   // (null: none). io thread only, like plan().
   void set_contract(std::shared_ptr<const Contract> c) { contract_ = std::move(c); }
+
+  // The log records behind /v1/logs and the archival POST /v1/logs/archive
+  // runs (on the archiver thread). Unset: those routes answer 503.
+  using ArchiveFn = std::function<Result<LogRecords::ArchiveReport>()>;
+  void set_logs(LogRecords* logs, ArchiveFn archive) {
+    logs_ = logs;
+    archive_ = std::move(archive);
+  }
 
   // Every route the server answers, as "METHOD /path" (docs and spec tests).
   static std::vector<std::string> routes();
@@ -85,12 +103,15 @@ class Api {
   HttpResponse list_hints(const std::string& query);
   HttpResponse list_events(const std::string& query);
   HttpResponse list_evidence(const std::string& query);
+  HttpResponse list_logs(const std::string& query);
 
   const ServerConfig& config_;
   Metrics& metrics_;
   store::Store& reader_;
   Auth auth_;
   std::shared_ptr<const Contract> contract_;
+  LogRecords* logs_ = nullptr;
+  ArchiveFn archive_;
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;
