@@ -17,12 +17,37 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/json.h"
 #include "model/predicate.h"
 
 namespace cairn::senses {
+
+// Bounds of the configuration (server/observe_config.cc refuses a file that
+// exceeds them; docs/senses.md#configuration lists them).
+inline constexpr std::size_t kSensesMax = 64;
+inline constexpr std::size_t kWorkflowsMax = 64;
+inline constexpr std::size_t kReflexesMax = 256;
+// Names of senses, workflows, reflexes and groups: 1..this many of [a-z0-9_-].
+inline constexpr std::size_t kConfigNameBytesMax = 64;
+inline constexpr std::size_t kSenseOnKindsMax = 64;            // kinds in one sense's on:
+inline constexpr std::size_t kCommandArgsMax = 256;            // items of a list command
+inline constexpr std::size_t kCommandBytesMax = 64u << 10;     // a command's text, all items
+inline constexpr std::int64_t kSenseTimeoutMsMax = 3'600'000;  // 1h
+inline constexpr std::int64_t kSenseGraceMsMax = 600'000;      // 10m
+inline constexpr std::size_t kReflexMatchMax = 16;             // predicates in one reflex's match:
+inline constexpr std::int64_t kWorkflowConcurrencyMax = 1'000;
+inline constexpr std::int64_t kWorkflowQueueMax = 100'000;
+inline constexpr std::int64_t kLogRetentionDaysMax = 3'650;
+inline constexpr std::int64_t kArchiveIntervalMsMin = 1'000;       // 1s
+inline constexpr std::int64_t kArchiveIntervalMsMax = 86'400'000;  // 1d
+
+// Fact kinds "log" and "log.*" are reserved: log records are not facts and
+// never trigger senses or reflexes, so no on: may name them and POST
+// /v1/facts refuses them (reserved_kind).
+bool is_reserved_log_kind(std::string_view kind);
 
 struct SenseConfig {
   std::string name;  // [a-z0-9_-], 1..64 bytes: also its database's file name

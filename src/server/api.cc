@@ -9,6 +9,7 @@
 #include "core/keys.h"
 #include "model/json_fields.h"
 #include "model/json_parse.h"
+#include "senses/config.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -289,6 +290,13 @@ Result<std::string> Api::agent_of(const Principal& p, const Json& body) {
 }
 
 Status Api::schema_gate(const Principal& p, const FactBody& fact) const {
+  if (senses::is_reserved_log_kind(fact.kind)) {
+    return invalid("fact kind " + fact.kind +
+                       " is reserved: kinds log and log.* name log records, which are not facts "
+                       "(GET /v1/logs)",
+                   "reserved_kind",
+                   Json(JsonObject{{"field", Json("kind")}, {"kind", Json(fact.kind)}}));
+  }
   if (!contract_ || schema_allows(*contract_, p.scope, fact.kind, fact.content_type)) {
     return Status();
   }

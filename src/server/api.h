@@ -93,8 +93,9 @@ class Api {
   // The agent a lifecycle call acts as (auth on: the token's name).
   Result<std::string> agent_of(const Principal& p, const Json& body);
 
-  // forbidden/schema_denied when the contract's schema gate refuses `scope`
-  // a fact of `kind` and `content_type`.
+  // invalid/reserved_kind for the kinds log and log.* (log records are not
+  // facts: senses/config.h); forbidden/schema_denied when the contract's
+  // schema gate refuses `scope` a fact of `kind` and `content_type`.
   Status schema_gate(const Principal& p, const FactBody& fact) const;
 
   HttpResponse get_fact(std::string_view id);

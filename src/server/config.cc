@@ -7,10 +7,11 @@
 #include <charconv>
 #include <exception>
 #include <filesystem>
-#include <initializer_list>
 
 #include "model/names.h"
 #include "model/sha256.h"
+#include "server/observe_config.h"
+#include "server/yaml_read.h"
 
 namespace cairn::server {
 
@@ -74,65 +75,15 @@ Scope parse_scope(const std::string& s, bool& ok) {
   return Scope::kRead;
 }
 
-// Errors that point into the file: "PATH:LINE: field message", reason
-// invalid_config, details {file, line, field}.
-Status config_error(const std::string& path, const YAML::Node& n, std::string_view field,
-                    std::string_view problem) {
-  std::size_t line = 0;
-  if (n.IsDefined()) {
-    const YAML::Mark m = n.Mark();
-    if (m.line >= 0) line = static_cast<std::size_t>(m.line) + 1;
-  }
-  return invalid(
-      path + ":" + std::to_string(line) + ": " + std::string(field) + " " + std::string(problem),
-      "invalid_config",
-      Json(JsonObject{
-          {"file", Json(path)}, {"line", Json(std::uint64_t{line})}, {"field", Json(field)}}));
-}
-
-// Refuses members of map `n` other than `allowed`.
-Status only_members(const std::string& path, const YAML::Node& n, std::string_view field,
-                    std::initializer_list<std::string_view> allowed) {
-  if (!n.IsMap()) return config_error(path, n, field, "must be a map");
-  for (const auto& kv : n) {
-    const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
-    bool known = false;
-    for (std::string_view a : allowed) known = known || a == k;
-    if (!known) {
-      std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return config_error(path, kv.first, std::string(field) + "." + k,
-                          "is not a known field (" + list + ")");
-    }
-  }
-  return Status();
-}
-
-// An integer scalar in [lo, hi].
-Status read_bounded(const std::string& path, const YAML::Node& n, std::string_view field,
-                    std::int64_t lo, std::int64_t hi, std::int64_t& out) {
-  const std::string range =
-      "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
-  if (!n.IsScalar()) return config_error(path, n, field, range);
-  const std::string& s = n.Scalar();
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v < lo || v > hi) {
-    return config_error(path, n, field, range);
-  }
-  out = v;
-  return Status();
-}
-
 // lanes:, default_lane: and plan: (docs/server.md#lanes-and-the-plan) into
 // the engine's admission and plan settings.
-Status read_admission(const std::string& path, const YAML::Node& root, engine::EngineConfig& e) {
+Status read_admission(const YamlDoc& doc, const YAML::Node& root, engine::EngineConfig& e) {
   const PlanLimits& pl = e.plan.limits;
   if (const YAML::Node lanes = root["lanes"]) {
-    if (!lanes.IsMap()) return config_error(path, lanes, "lanes", "must be a map of lane budgets");
+    if (!lanes.IsMap()) return yaml_error(doc, lanes, "lanes", "must be a map of lane budgets");
     if (lanes.size() > pl.lanes_max) {
-      return config_error(path, lanes, "lanes",
-                          "has more than lanes_max = " + std::to_string(pl.lanes_max) + " lanes");
+      return yaml_error(doc, lanes, "lanes",
+                        "has more than lanes_max = " + std::to_string(pl.lanes_max) + " lanes");
     }
     AdmissionConfig& a = e.core.admission;
     a.budgets = true;
@@ -141,52 +92,52 @@ Status read_admission(const std::string& path, const YAML::Node& root, engine::E
       const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
       const std::string field = "lanes." + key;
       if (Status s = check_name("lane", key, ModelLimits{}); !s.ok()) {
-        return config_error(path, kv.first, field,
-                            "is not a lane name or lane/provider: " + s.message());
+        return yaml_error(doc, kv.first, field,
+                          "is not a lane name or lane/provider: " + s.message());
       }
       const YAML::Node b = kv.second;
       CAIRN_RETURN_IF_ERROR(
-          only_members(path, b, field, {"max_concurrency", "max_cost_units", "duration_ms"}));
-      if (!b["max_concurrency"]) return config_error(path, b, field, "needs max_concurrency");
+          only_members(doc, b, field, {"max_concurrency", "max_cost_units", "duration_ms"}));
+      if (!b["max_concurrency"]) return yaml_error(doc, b, field, "needs max_concurrency");
       LaneBudget budget;
-      CAIRN_RETURN_IF_ERROR(read_bounded(path, b["max_concurrency"], field + ".max_concurrency", 1,
+      CAIRN_RETURN_IF_ERROR(read_bounded(doc, b["max_concurrency"], field + ".max_concurrency", 1,
                                          pl.concurrency_max, budget.max_concurrency));
       budget.max_cost_units = std::min(budget.max_concurrency, pl.cost_units_max);
       if (const YAML::Node c = b["max_cost_units"]) {
-        CAIRN_RETURN_IF_ERROR(read_bounded(path, c, field + ".max_cost_units", 1, pl.cost_units_max,
+        CAIRN_RETURN_IF_ERROR(read_bounded(doc, c, field + ".max_cost_units", 1, pl.cost_units_max,
                                            budget.max_cost_units));
       }
       if (const YAML::Node d = b["duration_ms"]) {
         std::int64_t ms = 0;
         CAIRN_RETURN_IF_ERROR(
-            read_bounded(path, d, field + ".duration_ms", 1, pl.duration_ms_max, ms));
+            read_bounded(doc, d, field + ".duration_ms", 1, pl.duration_ms_max, ms));
         e.plan.lane_duration_ms[key] = ms;
       }
       if (!a.lanes.emplace(key, budget).second) {
-        return config_error(path, kv.first, field, "is configured twice");
+        return yaml_error(doc, kv.first, field, "is configured twice");
       }
     }
   }
   if (const YAML::Node d = root["default_lane"]) {
     if (!d.IsScalar() || (d.Scalar() != "true" && d.Scalar() != "false")) {
-      return config_error(path, d, "default_lane", "must be true or false");
+      return yaml_error(doc, d, "default_lane", "must be true or false");
     }
     e.core.admission.default_lane = d.Scalar() == "true";
   }
   if (const YAML::Node p = root["plan"]) {
     CAIRN_RETURN_IF_ERROR(only_members(
-        path, p, "plan",
+        doc, p, "plan",
         {"first_response_budget_ms", "all_responses_budget_ms", "default_duration_ms"}));
     if (const YAML::Node v = p["first_response_budget_ms"]) {
-      CAIRN_RETURN_IF_ERROR(read_bounded(path, v, "plan.first_response_budget_ms", 0,
+      CAIRN_RETURN_IF_ERROR(read_bounded(doc, v, "plan.first_response_budget_ms", 0,
                                          pl.duration_ms_max, e.plan.first_response_budget_ms));
     }
     if (const YAML::Node v = p["all_responses_budget_ms"]) {
-      CAIRN_RETURN_IF_ERROR(read_bounded(path, v, "plan.all_responses_budget_ms", 0,
+      CAIRN_RETURN_IF_ERROR(read_bounded(doc, v, "plan.all_responses_budget_ms", 0,
                                          pl.duration_ms_max, e.plan.all_responses_budget_ms));
     }
     if (const YAML::Node v = p["default_duration_ms"]) {
-      CAIRN_RETURN_IF_ERROR(read_bounded(path, v, "plan.default_duration_ms", 0, pl.duration_ms_max,
+      CAIRN_RETURN_IF_ERROR(read_bounded(doc, v, "plan.default_duration_ms", 0, pl.duration_ms_max,
                                          e.plan.default_duration_ms));
     }
   }
@@ -196,6 +147,7 @@ Status read_admission(const std::string& path, const YAML::Node& root, engine::E
 }  // namespace
 
 Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
+  const YamlDoc doc{path, "invalid_config"};
   try {
     YAML::Node root = YAML::LoadFile(path);
     if (!root.IsMap()) return invalid("config " + path + ": the top level must be a map");
@@ -239,7 +191,8 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
       read_scalar(l, "engine_ingress_max", c.engine.ingress_max);
       read_scalar(l, "leases_per_agent_max", c.engine.leases_per_agent_max);
     }
-    CAIRN_RETURN_IF_ERROR(read_admission(path, root, c.engine));
+    CAIRN_RETURN_IF_ERROR(read_admission(doc, root, c.engine));
+    CAIRN_RETURN_IF_ERROR(read_observe(path, root, c.observe, c.logs));
     if (const YAML::Node t = root["tokens"]) {
       if (!t.IsSequence()) return invalid("config " + path + ": tokens must be a list");
       for (const YAML::Node& n : t) {
@@ -263,6 +216,8 @@ Result<ServerConfig> load_config_file(const std::string& path, ServerConfig c) {
         c.tokens.push_back(std::move(tok));
       }
     }
+  } catch (const YAML::ParserException& e) {
+    return yaml_syntax_error(doc, e);
   } catch (const std::exception& e) {
     return invalid("config " + path + ": " + e.what(), "invalid_config");
   }

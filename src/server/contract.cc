@@ -15,72 +15,27 @@
 #include "model/limits.h"
 #include "model/names.h"
 #include "model/sha256.h"
+#include "server/yaml_read.h"
 
 namespace cairn::server {
 
 namespace {
 
-// Where errors point: the file and the node at hand.
-struct Ctx {
-  std::string file;
+// Where errors point: the file (and its reason), plus the limits at hand.
+struct Ctx : YamlDoc {
   const ContractLimits& limits;
   ModelLimits model;
 };
-
-std::size_t line_of(const YAML::Node& n, std::size_t fallback = 0) {
-  if (!n.IsDefined()) return fallback;
-  const YAML::Mark m = n.Mark();
-  return m.line < 0 ? fallback : static_cast<std::size_t>(m.line) + 1;
-}
-
-Status at_line(const Ctx& ctx, std::size_t line, std::string_view field, std::string message) {
-  std::string text = ctx.file + ":" + std::to_string(line) + ": " + message;
-  return invalid(
-      std::move(text), "invalid_contract",
-      Json(JsonObject{
-          {"file", Json(ctx.file)}, {"line", Json(std::uint64_t{line})}, {"field", Json(field)}}));
-}
-
-Status error(const Ctx& ctx, const YAML::Node& n, std::string_view field,
-             std::string_view problem) {
-  return at_line(ctx, line_of(n), field, std::string(field) + " " + std::string(problem));
-}
-
-std::string join(std::string_view where, std::string_view key) {
-  if (where.empty()) return std::string(key);
-  return std::string(where) + "." + std::string(key);
-}
-
-std::string index(std::string_view where, std::size_t i) {
-  return std::string(where) + "[" + std::to_string(i) + "]";
-}
-
-Status expect_map(const Ctx& ctx, const YAML::Node& n, std::string_view field,
-                  std::initializer_list<std::string_view> allowed) {
-  if (!n.IsMap()) return error(ctx, n, field, "must be a map");
-  for (const auto& kv : n) {
-    if (!kv.first.IsScalar()) return error(ctx, kv.first, field, "has a key that is not a name");
-    const std::string& k = kv.first.Scalar();
-    bool known = false;
-    for (std::string_view a : allowed) known = known || a == k;
-    if (!known) {
-      std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return error(ctx, kv.first, join(field, k), "is not a known field (" + list + ")");
-    }
-  }
-  return Status();
-}
 
 // A scalar member as text; absent leaves `out` alone unless required.
 Status get_string(const Ctx& ctx, const YAML::Node& map, std::string_view key,
                   std::string_view field, std::string& out, bool required) {
   const YAML::Node n = map[std::string(key)];
   if (!n.IsDefined() || n.IsNull()) {
-    if (required) return error(ctx, map, field, "is required");
+    if (required) return yaml_error(ctx, map, field, "is required");
     return Status();
   }
-  if (!n.IsScalar()) return error(ctx, n, field, "must be a string");
+  if (!n.IsScalar()) return yaml_error(ctx, n, field, "must be a string");
   out = n.Scalar();
   return Status();
 }
@@ -89,14 +44,14 @@ Status get_int(const Ctx& ctx, const YAML::Node& map, std::string_view key, std:
                std::int64_t& out, bool required) {
   const YAML::Node n = map[std::string(key)];
   if (!n.IsDefined() || n.IsNull()) {
-    if (required) return error(ctx, map, field, "is required");
+    if (required) return yaml_error(ctx, map, field, "is required");
     return Status();
   }
   const std::string& s = n.IsScalar() ? n.Scalar() : std::string();
   std::int64_t v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (!n.IsScalar() || s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
-    return error(ctx, n, field, "must be an integer");
+    return yaml_error(ctx, n, field, "must be an integer");
   }
   out = v;
   return Status();
@@ -105,7 +60,7 @@ Status get_int(const Ctx& ctx, const YAML::Node& map, std::string_view key, std:
 // Applies a model Status (from names.h, whose message starts with the field
 // name it was given) at a node.
 Status model_error(const Ctx& ctx, const YAML::Node& n, std::string_view field, const Status& st) {
-  return at_line(ctx, line_of(n), field, st.message());
+  return yaml_error_at(ctx, yaml_line(n), field, st.message());
 }
 
 Status check_kind_at(const Ctx& ctx, const YAML::Node& n, std::string_view field,
@@ -115,129 +70,42 @@ Status check_kind_at(const Ctx& ctx, const YAML::Node& n, std::string_view field
   return Status();
 }
 
-// YAML → Json for predicate maps: quoted scalars are strings; plain scalars
-// are null (null, ~, empty), booleans (true/false), JSON numbers, or strings.
-Result<Json> to_json_value(const Ctx& ctx, const YAML::Node& n, std::string_view field,
-                           std::size_t depth) {
-  if (depth > 16) return error(ctx, n, field, "is nested too deeply");
-  switch (n.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return Json();
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (n.Tag() == "!") return Json(s);  // quoted
-      if (s == "null" || s == "~" || s.empty()) return Json();
-      if (s == "true") return Json(true);
-      if (s == "false") return Json(false);
-      const char c = s[0];
-      if (c == '-' || (c >= '0' && c <= '9')) {
-        Result<Json> num = parse_json(s);
-        if (num.ok() && num->is_number()) return std::move(num).value();
-      }
-      return Json(s);
-    }
-    case YAML::NodeType::Sequence: {
-      Json out = Json::array();
-      std::size_t i = 0;
-      for (const YAML::Node& item : n) {
-        CAIRN_ASSIGN_OR_RETURN(Json v, to_json_value(ctx, item, index(field, i++), depth + 1));
-        out.push_back(std::move(v));
-      }
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      Json out = Json::object();
-      for (const auto& kv : n) {
-        if (!kv.first.IsScalar())
-          return error(ctx, kv.first, field, "has a key that is not a name");
-        if (out.find(kv.first.Scalar()) != nullptr) {
-          return error(ctx, kv.first, join(field, kv.first.Scalar()), "is repeated");
-        }
-        CAIRN_ASSIGN_OR_RETURN(
-            Json v, to_json_value(ctx, kv.second, join(field, kv.first.Scalar()), depth + 1));
-        out.set(kv.first.Scalar(), std::move(v));
-      }
-      return out;
-    }
-  }
-  return Json();
-}
-
-// A predicate map: converted to Json, then parsed by model/predicate.h; the
-// error points at the offending member's line when there is one.
-Result<Predicate> read_predicate(const Ctx& ctx, const YAML::Node& n, std::string_view where,
-                                 bool result_check) {
-  CAIRN_ASSIGN_OR_RETURN(Json j, to_json_value(ctx, n, where, 0));
-  Result<Predicate> p = result_check ? parse_result_check(j, ctx.limits.predicate, where)
-                                     : parse_predicate(j, ctx.limits.predicate, where);
-  if (p.ok()) return p;
-  const Status& st = p.status();
-  std::string field(where);
-  if (const Json* f = st.details().find("field"); f != nullptr && f->is_string()) {
-    field = f->as_string();
-  }
-  std::size_t line = line_of(n);
-  if (n.IsMap() && field.size() > where.size() + 1) {
-    const std::string member = field.substr(where.size() + 1);
-    for (const auto& kv : n) {
-      if (kv.first.IsScalar() && kv.first.Scalar() == member) line = line_of(kv.second, line);
-    }
-  }
-  return at_line(ctx, line, field, st.message());
-}
-
-Result<std::vector<Predicate>> read_predicates(const Ctx& ctx, const YAML::Node& n,
-                                               std::string_view where, std::size_t max,
-                                               bool result_check) {
-  std::vector<Predicate> out;
-  if (!n.IsDefined() || n.IsNull()) return out;
-  if (!n.IsSequence()) return error(ctx, n, where, "must be a list of predicates");
-  if (n.size() > max) {
-    return error(ctx, n, where, "has more than " + std::to_string(max) + " predicates");
-  }
-  std::size_t i = 0;
-  for (const YAML::Node& item : n) {
-    CAIRN_ASSIGN_OR_RETURN(Predicate p, read_predicate(ctx, item, index(where, i++), result_check));
-    out.push_back(std::move(p));
-  }
-  return out;
-}
-
 Status read_selector(const Ctx& ctx, const YAML::Node& n, std::string_view where,
                      HintSelector& out) {
   if (!n.IsDefined() || n.IsNull()) return Status();
-  CAIRN_RETURN_IF_ERROR(expect_map(ctx, n, where, {"kind", "lane", "identity", "creator"}));
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "kind", join(where, "kind"), out.kind, false));
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "lane", join(where, "lane"), out.lane, false));
+  CAIRN_RETURN_IF_ERROR(only_members(ctx, n, where, {"kind", "lane", "identity", "creator"}));
+  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "kind", yaml_join(where, "kind"), out.kind, false));
+  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "lane", yaml_join(where, "lane"), out.lane, false));
   CAIRN_RETURN_IF_ERROR(
-      get_string(ctx, n, "identity", join(where, "identity"), out.identity, false));
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "creator", join(where, "creator"), out.creator, false));
+      get_string(ctx, n, "identity", yaml_join(where, "identity"), out.identity, false));
+  CAIRN_RETURN_IF_ERROR(
+      get_string(ctx, n, "creator", yaml_join(where, "creator"), out.creator, false));
   if (!out.kind.empty()) {
-    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, n["kind"], join(where, "kind"), out.kind));
+    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, n["kind"], yaml_join(where, "kind"), out.kind));
   }
   for (auto [key, value] : {std::pair<const char*, const std::string*>{"lane", &out.lane},
                             {"identity", &out.identity},
                             {"creator", &out.creator}}) {
     if (value->empty()) continue;
-    Status st = check_name(join(where, key), *value, ctx.model);
-    if (!st.ok()) return model_error(ctx, n[key], join(where, key), st);
+    Status st = check_name(yaml_join(where, key), *value, ctx.model);
+    if (!st.ok()) return model_error(ctx, n[key], yaml_join(where, key), st);
   }
   return Status();
 }
 
 Status read_emit(const Ctx& ctx, const YAML::Node& n, std::string_view where, ContractRule& r) {
-  if (!n.IsDefined() || n.IsNull()) return error(ctx, n, where, "is required");
-  CAIRN_RETURN_IF_ERROR(
-      expect_map(ctx, n, where,
-                 {"effect", "n", "defer_ms", "fact_kind", "ttl_ms", "selector", "kind", "reason"}));
+  if (!n.IsDefined() || n.IsNull()) return yaml_error(ctx, n, where, "is required");
+  CAIRN_RETURN_IF_ERROR(only_members(
+      ctx, n, where,
+      {"effect", "n", "defer_ms", "fact_kind", "ttl_ms", "selector", "kind", "reason"}));
   std::string effect;
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "effect", join(where, "effect"), effect, true));
-  const std::string f_n = join(where, "n");
-  const std::string f_defer = join(where, "defer_ms");
-  const std::string f_fact = join(where, "fact_kind");
+  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "effect", yaml_join(where, "effect"), effect, true));
+  const std::string f_n = yaml_join(where, "n");
+  const std::string f_defer = yaml_join(where, "defer_ms");
+  const std::string f_fact = yaml_join(where, "fact_kind");
   auto forbid = [&](const char* key, const std::string& field) -> Status {
-    if (n[key].IsDefined()) return error(ctx, n[key], field, "does not apply to effect " + effect);
+    if (n[key].IsDefined())
+      return yaml_error(ctx, n[key], field, "does not apply to effect " + effect);
     return Status();
   };
   if (effect == "deny") {
@@ -249,7 +117,8 @@ Status read_emit(const Ctx& ctx, const YAML::Node& n, std::string_view where, Co
     r.effect.type = HintEffectType::kCap;
     CAIRN_RETURN_IF_ERROR(get_int(ctx, n, "n", f_n, r.effect.n, true));
     if (r.effect.n < 0 || r.effect.n > ctx.model.hint_cap_max) {
-      return error(ctx, n["n"], f_n, "must be within 0.." + std::to_string(ctx.model.hint_cap_max));
+      return yaml_error(ctx, n["n"], f_n,
+                        "must be within 0.." + std::to_string(ctx.model.hint_cap_max));
     }
     CAIRN_RETURN_IF_ERROR(forbid("defer_ms", f_defer));
     CAIRN_RETURN_IF_ERROR(forbid("fact_kind", f_fact));
@@ -258,7 +127,7 @@ Status read_emit(const Ctx& ctx, const YAML::Node& n, std::string_view where, Co
     CAIRN_RETURN_IF_ERROR(get_int(ctx, n, "n", f_n, r.effect.n, true));
     const std::int64_t m = ctx.model.priority_abs_max;
     if (r.effect.n < -m || r.effect.n > m) {
-      return error(ctx, n["n"], f_n, "must be within ±" + std::to_string(m));
+      return yaml_error(ctx, n["n"], f_n, "must be within ±" + std::to_string(m));
     }
     CAIRN_RETURN_IF_ERROR(forbid("defer_ms", f_defer));
     CAIRN_RETURN_IF_ERROR(forbid("fact_kind", f_fact));
@@ -266,8 +135,8 @@ Status read_emit(const Ctx& ctx, const YAML::Node& n, std::string_view where, Co
     r.effect.type = HintEffectType::kDefer;
     CAIRN_RETURN_IF_ERROR(get_int(ctx, n, "defer_ms", f_defer, r.defer_ms, true));
     if (r.defer_ms <= 0 || r.defer_ms > ctx.limits.ttl_ms_max) {
-      return error(ctx, n["defer_ms"], f_defer,
-                   "must be within 1.." + std::to_string(ctx.limits.ttl_ms_max));
+      return yaml_error(ctx, n["defer_ms"], f_defer,
+                        "must be within 1.." + std::to_string(ctx.limits.ttl_ms_max));
     }
     CAIRN_RETURN_IF_ERROR(forbid("n", f_n));
     CAIRN_RETURN_IF_ERROR(forbid("fact_kind", f_fact));
@@ -278,57 +147,59 @@ Status read_emit(const Ctx& ctx, const YAML::Node& n, std::string_view where, Co
     CAIRN_RETURN_IF_ERROR(forbid("n", f_n));
     CAIRN_RETURN_IF_ERROR(forbid("defer_ms", f_defer));
   } else {
-    return error(ctx, n["effect"], join(where, "effect"),
-                 "must be one of deny, cap, defer, priority, require");
+    return yaml_error(ctx, n["effect"], yaml_join(where, "effect"),
+                      "must be one of deny, cap, defer, priority, require");
   }
-  const std::string f_ttl = join(where, "ttl_ms");
+  const std::string f_ttl = yaml_join(where, "ttl_ms");
   CAIRN_RETURN_IF_ERROR(get_int(ctx, n, "ttl_ms", f_ttl, r.ttl_ms, true));
   if (r.ttl_ms <= 0 || r.ttl_ms > ctx.limits.ttl_ms_max) {
-    return error(ctx, n["ttl_ms"], f_ttl,
-                 "must be within 1.." + std::to_string(ctx.limits.ttl_ms_max));
+    return yaml_error(ctx, n["ttl_ms"], f_ttl,
+                      "must be within 1.." + std::to_string(ctx.limits.ttl_ms_max));
   }
-  CAIRN_RETURN_IF_ERROR(read_selector(ctx, n["selector"], join(where, "selector"), r.selector));
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "kind", join(where, "kind"), r.hint_kind, false));
-  CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, n["kind"], join(where, "kind"), r.hint_kind));
-  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "reason", join(where, "reason"), r.reason, false));
-  Status st = check_text(join(where, "reason"), r.reason, ctx.model.reason_bytes_max);
-  if (!st.ok()) return model_error(ctx, n["reason"], join(where, "reason"), st);
+  CAIRN_RETURN_IF_ERROR(
+      read_selector(ctx, n["selector"], yaml_join(where, "selector"), r.selector));
+  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "kind", yaml_join(where, "kind"), r.hint_kind, false));
+  CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, n["kind"], yaml_join(where, "kind"), r.hint_kind));
+  CAIRN_RETURN_IF_ERROR(get_string(ctx, n, "reason", yaml_join(where, "reason"), r.reason, false));
+  Status st = check_text(yaml_join(where, "reason"), r.reason, ctx.model.reason_bytes_max);
+  if (!st.ok()) return model_error(ctx, n["reason"], yaml_join(where, "reason"), st);
   return Status();
 }
 
 Status read_rules(const Ctx& ctx, const YAML::Node& n, Contract& c) {
   if (!n.IsDefined() || n.IsNull()) return Status();
-  if (!n.IsSequence()) return error(ctx, n, "rules", "must be a list");
+  if (!n.IsSequence()) return yaml_error(ctx, n, "rules", "must be a list");
   if (n.size() > ctx.limits.rules_max) {
-    return error(ctx, n, "rules",
-                 "has more than " + std::to_string(ctx.limits.rules_max) + " rules");
+    return yaml_error(ctx, n, "rules",
+                      "has more than " + std::to_string(ctx.limits.rules_max) + " rules");
   }
   std::size_t i = 0;
   for (const YAML::Node& rn : n) {
-    const std::string where = index("rules", i++);
-    CAIRN_RETURN_IF_ERROR(expect_map(ctx, rn, where, {"name", "when", "emit"}));
+    const std::string where = yaml_index("rules", i++);
+    CAIRN_RETURN_IF_ERROR(only_members(ctx, rn, where, {"name", "when", "emit"}));
     ContractRule r;
-    r.line = line_of(rn);
-    CAIRN_RETURN_IF_ERROR(get_string(ctx, rn, "name", join(where, "name"), r.name, true));
-    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, rn["name"], join(where, "name"), r.name));
+    r.line = yaml_line(rn);
+    CAIRN_RETURN_IF_ERROR(get_string(ctx, rn, "name", yaml_join(where, "name"), r.name, true));
+    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, rn["name"], yaml_join(where, "name"), r.name));
     for (const ContractRule& other : c.rules) {
       if (other.name == r.name) {
-        return error(ctx, rn["name"], join(where, "name"),
-                     "repeats the name of the rule at line " + std::to_string(other.line));
+        return yaml_error(ctx, rn["name"], yaml_join(where, "name"),
+                          "repeats the name of the rule at line " + std::to_string(other.line));
       }
     }
     const YAML::Node when = rn["when"];
-    const std::string w = join(where, "when");
-    if (!when.IsDefined() || when.IsNull()) return error(ctx, rn, w, "is required");
-    CAIRN_RETURN_IF_ERROR(expect_map(ctx, when, w, {"kind", "match"}));
-    CAIRN_RETURN_IF_ERROR(get_string(ctx, when, "kind", join(w, "kind"), r.when_kind, true));
-    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, when["kind"], join(w, "kind"), r.when_kind));
-    CAIRN_ASSIGN_OR_RETURN(r.match, read_predicates(ctx, when["match"], join(w, "match"),
-                                                    ctx.limits.match_max, false));
+    const std::string w = yaml_join(where, "when");
+    if (!when.IsDefined() || when.IsNull()) return yaml_error(ctx, rn, w, "is required");
+    CAIRN_RETURN_IF_ERROR(only_members(ctx, when, w, {"kind", "match"}));
+    CAIRN_RETURN_IF_ERROR(get_string(ctx, when, "kind", yaml_join(w, "kind"), r.when_kind, true));
+    CAIRN_RETURN_IF_ERROR(check_kind_at(ctx, when["kind"], yaml_join(w, "kind"), r.when_kind));
+    CAIRN_ASSIGN_OR_RETURN(
+        r.match, read_predicates(ctx, when["match"], yaml_join(w, "match"), ctx.limits.match_max,
+                                 ctx.limits.predicate, false));
     const YAML::Node emit = rn["emit"];
     if (!emit.IsDefined() || emit.IsNull())
-      return error(ctx, rn, join(where, "emit"), "is required");
-    CAIRN_RETURN_IF_ERROR(read_emit(ctx, emit, join(where, "emit"), r));
+      return yaml_error(ctx, rn, yaml_join(where, "emit"), "is required");
+    CAIRN_RETURN_IF_ERROR(read_emit(ctx, emit, yaml_join(where, "emit"), r));
     c.rules.push_back(std::move(r));
   }
   return Status();
@@ -348,19 +219,21 @@ Status read_patterns(const Ctx& ctx, const YAML::Node& map, const char* key, std
                      std::vector<std::string>& out) {
   const YAML::Node n = map[key];
   if (!n.IsDefined() || n.IsNull())
-    return error(ctx, map, field, "is required (a list; [] for none)");
-  if (!n.IsSequence()) return error(ctx, n, field, "must be a list");
+    return yaml_error(ctx, map, field, "is required (a list; [] for none)");
+  if (!n.IsSequence()) return yaml_error(ctx, n, field, "must be a list");
   if (n.size() > ctx.limits.schema_patterns_max) {
-    return error(ctx, n, field,
-                 "has more than " + std::to_string(ctx.limits.schema_patterns_max) + " patterns");
+    return yaml_error(
+        ctx, n, field,
+        "has more than " + std::to_string(ctx.limits.schema_patterns_max) + " patterns");
   }
   std::size_t i = 0;
   for (const YAML::Node& p : n) {
-    const std::string f = index(field, i++);
+    const std::string f = yaml_index(field, i++);
     if (!p.IsScalar() || !valid_pattern(p.Scalar())) {
-      return error(ctx, p, f,
-                   "must be a name, a prefix ending in '*', or '*' (printable ASCII, no spaces, "
-                   "at most 128 bytes)");
+      return yaml_error(
+          ctx, p, f,
+          "must be a name, a prefix ending in '*', or '*' (printable ASCII, no spaces, "
+          "at most 128 bytes)");
     }
     out.push_back(p.Scalar());
   }
@@ -369,18 +242,20 @@ Status read_patterns(const Ctx& ctx, const YAML::Node& map, const char* key, std
 
 Status read_schema(const Ctx& ctx, const YAML::Node& n, Contract& c) {
   if (!n.IsDefined()) return Status();
-  if (n.IsNull()) return error(ctx, n, "schema", "must be a map of scopes (read, agent, admin)");
-  CAIRN_RETURN_IF_ERROR(expect_map(ctx, n, "schema", {"read", "agent", "admin"}));
+  if (n.IsNull())
+    return yaml_error(ctx, n, "schema", "must be a map of scopes (read, agent, admin)");
+  CAIRN_RETURN_IF_ERROR(only_members(ctx, n, "schema", {"read", "agent", "admin"}));
   std::vector<SchemaGate> gates;
   for (const auto& kv : n) {
     const std::string scope = kv.first.Scalar();
-    const std::string where = join("schema", scope);
+    const std::string where = yaml_join("schema", scope);
     SchemaGate g;
     g.scope = scope == "read" ? Scope::kRead : scope == "agent" ? Scope::kAgent : Scope::kAdmin;
-    CAIRN_RETURN_IF_ERROR(expect_map(ctx, kv.second, where, {"kinds", "content_types"}));
-    CAIRN_RETURN_IF_ERROR(read_patterns(ctx, kv.second, "kinds", join(where, "kinds"), g.kinds));
+    CAIRN_RETURN_IF_ERROR(only_members(ctx, kv.second, where, {"kinds", "content_types"}));
+    CAIRN_RETURN_IF_ERROR(
+        read_patterns(ctx, kv.second, "kinds", yaml_join(where, "kinds"), g.kinds));
     CAIRN_RETURN_IF_ERROR(read_patterns(ctx, kv.second, "content_types",
-                                        join(where, "content_types"), g.content_types));
+                                        yaml_join(where, "content_types"), g.content_types));
     gates.push_back(std::move(g));
   }
   c.schema = std::move(gates);
@@ -389,30 +264,31 @@ Status read_schema(const Ctx& ctx, const YAML::Node& n, Contract& c) {
 
 Status read_result_checks(const Ctx& ctx, const YAML::Node& n, Contract& c) {
   if (!n.IsDefined() || n.IsNull()) return Status();
-  if (!n.IsSequence()) return error(ctx, n, "result_checks", "must be a list");
+  if (!n.IsSequence()) return yaml_error(ctx, n, "result_checks", "must be a list");
   if (n.size() > ctx.limits.result_checks_max) {
-    return error(ctx, n, "result_checks",
-                 "has more than " + std::to_string(ctx.limits.result_checks_max) + " entries");
+    return yaml_error(ctx, n, "result_checks",
+                      "has more than " + std::to_string(ctx.limits.result_checks_max) + " entries");
   }
   std::size_t i = 0;
   for (const YAML::Node& e : n) {
-    const std::string where = index("result_checks", i++);
-    CAIRN_RETURN_IF_ERROR(expect_map(ctx, e, where, {"intent_kind", "checks"}));
+    const std::string where = yaml_index("result_checks", i++);
+    CAIRN_RETURN_IF_ERROR(only_members(ctx, e, where, {"intent_kind", "checks"}));
     ResultCheck rc;
-    rc.line = line_of(e);
+    rc.line = yaml_line(e);
     CAIRN_RETURN_IF_ERROR(
-        get_string(ctx, e, "intent_kind", join(where, "intent_kind"), rc.intent_kind, false));
+        get_string(ctx, e, "intent_kind", yaml_join(where, "intent_kind"), rc.intent_kind, false));
     if (rc.intent_kind == "*") rc.intent_kind.clear();
     if (!rc.intent_kind.empty()) {
       CAIRN_RETURN_IF_ERROR(
-          check_kind_at(ctx, e["intent_kind"], join(where, "intent_kind"), rc.intent_kind));
+          check_kind_at(ctx, e["intent_kind"], yaml_join(where, "intent_kind"), rc.intent_kind));
     }
     const YAML::Node checks = e["checks"];
     if (!checks.IsDefined() || checks.IsNull() || (checks.IsSequence() && checks.size() == 0)) {
-      return error(ctx, e, join(where, "checks"), "is required (at least one check)");
+      return yaml_error(ctx, e, yaml_join(where, "checks"), "is required (at least one check)");
     }
-    CAIRN_ASSIGN_OR_RETURN(rc.checks, read_predicates(ctx, checks, join(where, "checks"),
-                                                      ctx.limits.checks_max, true));
+    CAIRN_ASSIGN_OR_RETURN(
+        rc.checks, read_predicates(ctx, checks, yaml_join(where, "checks"), ctx.limits.checks_max,
+                                   ctx.limits.predicate, true));
     c.result_checks.push_back(std::move(rc));
   }
   return Status();
@@ -422,14 +298,15 @@ Result<Contract> parse_root(const Ctx& ctx, const YAML::Node& root) {
   Contract c;
   c.file = ctx.file;
   if (!root.IsMap()) {
-    return at_line(ctx, line_of(root, 1), "",
-                   "the top level must be a map (version, rules, schema, result_checks)");
+    return yaml_error_at(ctx, yaml_line(root, 1), "",
+                         "the top level must be a map (version, rules, schema, result_checks)");
   }
-  CAIRN_RETURN_IF_ERROR(expect_map(ctx, root, "", {"version", "rules", "schema", "result_checks"}));
+  CAIRN_RETURN_IF_ERROR(
+      only_members(ctx, root, "", {"version", "rules", "schema", "result_checks"}));
   if (root["version"].IsDefined()) {
     std::int64_t v = 0;
     CAIRN_RETURN_IF_ERROR(get_int(ctx, root, "version", "version", v, true));
-    if (v != 1) return error(ctx, root["version"], "version", "must be 1");
+    if (v != 1) return yaml_error(ctx, root["version"], "version", "must be 1");
   }
   CAIRN_RETURN_IF_ERROR(read_rules(ctx, root["rules"], c));
   CAIRN_RETURN_IF_ERROR(read_schema(ctx, root["schema"], c));
@@ -441,7 +318,7 @@ Result<Contract> parse_root(const Ctx& ctx, const YAML::Node& root) {
 
 Result<Contract> parse_contract(std::string_view yaml, std::string_view file,
                                 const ContractLimits& limits) {
-  Ctx ctx{std::string(file), limits, ModelLimits{}};
+  Ctx ctx{{std::string(file), "invalid_contract"}, limits, ModelLimits{}};
   if (yaml.size() > limits.file_bytes_max) {
     return too_large(ctx.file + ": larger than " + std::to_string(limits.file_bytes_max) + " bytes",
                      "too_large", Json(JsonObject{{"file", Json(ctx.file)}}));
@@ -453,9 +330,9 @@ Result<Contract> parse_contract(std::string_view yaml, std::string_view file,
     return c;
   } catch (const YAML::Exception& e) {
     const std::size_t line = e.mark.line < 0 ? 1 : static_cast<std::size_t>(e.mark.line) + 1;
-    return at_line(ctx, line, "", e.msg);
+    return yaml_error_at(ctx, line, "", e.msg);
   } catch (const std::exception& e) {
-    return at_line(ctx, 1, "", e.what());
+    return yaml_error_at(ctx, 1, "", e.what());
   }
 }
 
