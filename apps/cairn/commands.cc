@@ -146,6 +146,7 @@ Result<Json> list_pages(const ListArgs& a, std::string_view member, Fetch fetch)
   q.lane = a.lane;
   q.live = a.live;
   q.after = a.after;
+  q.source = a.source;
   if (a.limit > 0) q.limit = a.limit;
   JsonArray items;
   Json next;
@@ -557,6 +558,40 @@ int hint_ls(const Globals& g, const ListArgs& a) {
         }
         t.print(stdout);
         if (!a.all) print_more_hint(reply, "hint ls");
+        return kExitOk;
+      });
+}
+
+// ---- logs --------------------------------------------------------------------------
+
+int logs(const Globals& g, const ListArgs& a) {
+  return call_and_print(
+      g,
+      [&](Client& c) {
+        return list_pages(a, "logs", [&](const client::ListQuery& q) { return c.list_logs(q); });
+      },
+      [&](const Json& reply) {
+        Table t({"ID", "TIME", "SOURCE", "TYPE", "REF", "PAYLOAD"});
+        for (const Json& r : member(reply, "logs").as_array()) {
+          t.add({text_of(r, "id"), format_time_ms(member(r, "ts")), text_of(r, "source"),
+                 text_of(r, "type"), shorten(text_of(r, "ref"), 40, g.wide),
+                 preview(member(r, "payload"), 60, g.wide)});
+        }
+        t.print(stdout);
+        if (!a.all) print_more_hint(reply, "logs");
+        return kExitOk;
+      });
+}
+
+int archive_logs(const Globals& g) {
+  return call_and_print(
+      g, [&](Client& c) { return c.archive_logs(); },
+      [&](const Json& reply) {
+        for (const Json& d : member(reply, "days").as_array()) {
+          std::printf("%s\n", d.is_string() ? d.as_string().c_str() : to_json(d).c_str());
+        }
+        std::fprintf(stderr, "archived %s records; watermark %s\n",
+                     text_of(reply, "records").c_str(), text_of(reply, "watermark").c_str());
         return kExitOk;
       });
 }

@@ -65,6 +65,7 @@ struct ListArgs {
   std::string after;
   int limit = 0;  // 0: the server's default
   bool all = false;
+  std::string source;  // logs
 };
 
 // Content given on the command line: a JSON literal, @file, or - (stdin);
@@ -183,6 +184,11 @@ int hint_add(const Globals& g, const HintAddArgs& a);
 int hint_get(const Globals& g, const std::string& id);
 int hint_rm(const Globals& g, const HintRmArgs& a);
 int hint_ls(const Globals& g, const ListArgs& a);
+
+// GET /v1/logs: a table (ID, TIME, SOURCE, TYPE, REF, PAYLOAD), or JSON.
+int logs(const Globals& g, const ListArgs& a);
+// POST /v1/logs/archive: the days archived, the records, the watermark.
+int archive_logs(const Globals& g);
 
 int state(const Globals& g);
 // GET /v1/plan: tables, or with --json the server's bytes unchanged.

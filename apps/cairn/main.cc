@@ -244,6 +244,24 @@ int main(int argc, char** argv) {
     c->callback([&] { run = [&] { return cairn::cli::hint_ls(g, hl); }; });
   }
 
+  // ---- logs ----
+  cairn::cli::ListArgs ll;
+  {
+    CLI::App* c = app.add_subcommand("logs", "list log records in id order");
+    c->add_option("--source", ll.source, "only records of this source");
+    add_list_options(c, ll, "start after this log record id (a page's `next`)");
+    c->callback([&] { run = [&] { return cairn::cli::logs(g, ll); }; });
+  }
+  {
+    CLI::App* archive = app.add_subcommand("archive", "archive old records now");
+    archive->require_subcommand(1);
+    archive
+        ->add_subcommand("logs",
+                         "export whole days of log records older than the retention to "
+                         "archive/logs/ and delete them; prints the days archived (admin)")
+        ->callback([&] { run = [&] { return cairn::cli::archive_logs(g); }; });
+  }
+
   // ---- state, watch, verify ----
   app.add_subcommand("state", "intent counts by state, fact count, last event seq")->callback([&] {
     run = [&] { return cairn::cli::state(g); };

@@ -41,6 +41,7 @@ std::string list_target(std::string_view base, const ListQuery& q) {
   add_param(t, "lane", q.lane);
   if (q.live) add_param(t, "live", "true");
   add_param(t, "after", q.after);
+  add_param(t, "source", q.source);
   if (q.limit) add_param(t, "limit", std::to_string(*q.limit));
   return t;
 }
@@ -274,6 +275,24 @@ Result<Json> Client::events(std::uint64_t after, std::optional<int> limit) {
   std::string t = "/v1/events?after=" + std::to_string(after);
   if (limit) t += "&limit=" + std::to_string(*limit);
   return get(t);
+}
+
+Result<Json> Client::list_logs(const ListQuery& q) {
+  return get(list_target("/v1/logs", q));
+}
+
+Result<Json> Client::append_log(std::string_view source, std::string_view type,
+                                std::string_view ref, const Json& payload) {
+  JsonObject o{{"source", Json(source)}, {"type", Json(type)}};
+  if (!ref.empty()) o.emplace_back("ref", Json(ref));
+  if (!payload.is_null()) o.emplace_back("payload", payload);
+  const Json body(std::move(o));
+  return send("POST", "/v1/logs", &body, "");
+}
+
+Result<Json> Client::archive_logs() {
+  const Json body = Json::object();
+  return send("POST", "/v1/logs/archive", &body, "");
 }
 
 Result<std::unique_ptr<SseStream>> Client::watch(std::optional<std::uint64_t> after) {

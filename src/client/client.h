@@ -53,6 +53,7 @@ struct ListQuery {
   bool live = false;  // hints
   std::string after;  // the previous page's `next` (a seq for facts, an id otherwise)
   std::optional<int> limit;
+  std::string source;  // logs
 };
 
 class Client {
@@ -99,6 +100,14 @@ class Client {
   Result<Json> plan(std::int64_t at_ms = 0);
   Result<std::string> plan_bytes(std::int64_t at_ms = 0);
   Result<Json> events(std::uint64_t after, std::optional<int> limit);
+  // Log records (docs/senses.md#logs). GET /v1/logs?after=&source=&limit=.
+  Result<Json> list_logs(const ListQuery& q);
+  // POST /v1/logs {source, type, ref?, payload?} → {id, ts}. An append is not
+  // deduplicated, so it is sent once (no retry after it may have arrived).
+  Result<Json> append_log(std::string_view source, std::string_view type, std::string_view ref,
+                          const Json& payload);
+  // POST /v1/logs/archive (admin) → {days, records, watermark}.
+  Result<Json> archive_logs();
 
   // GET /v1/watch: an open event stream starting after `after` (sent as
   // Last-Event-ID), or from now when nullopt. Errors as for the other calls.

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "core/blackboard.h"
 #include "core/keys.h"
 #include "model/json_fields.h"
 #include "model/json_parse.h"
+#include "senses/config.h"
 #include "server/errors.h"
 
 namespace cairn::server {
@@ -213,7 +215,10 @@ std::vector<std::string> Api::routes() {
           "GET /v1/evidence",
           "GET /v1/watch",
           "GET /v1/senses",
-          "GET /v1/workflows/runs"};
+          "GET /v1/workflows/runs",
+          "POST /v1/logs",
+          "GET /v1/logs",
+          "POST /v1/logs/archive"};
 }
 
 Result<Principal> Api::authorize(const HttpRequest& req, Scope needed) {
@@ -287,6 +292,13 @@ Result<std::string> Api::agent_of(const Principal& p, const Json& body) {
 }
 
 Status Api::schema_gate(const Principal& p, const FactBody& fact) const {
+  if (senses::is_reserved_log_kind(fact.kind)) {
+    return invalid("fact kind " + fact.kind +
+                       " is reserved: kinds log and log.* name log records, which are not facts "
+                       "(GET /v1/logs)",
+                   "reserved_kind",
+                   Json(JsonObject{{"field", Json("kind")}, {"kind", Json(fact.kind)}}));
+  }
   if (!contract_ || schema_allows(*contract_, p.scope, fact.kind, fact.content_type)) {
     return Status();
   }
@@ -693,6 +705,77 @@ Planned Api::plan(const HttpRequest& req) {
     out.action = list_evidence(query);
     return out;
   }
+  // ---- logs (docs/senses.md#logs) ----
+  if (res == "logs" && n == 2) {
+    out.route = get ? "GET /v1/logs" : "POST /v1/logs";
+    if (get) {
+      if (Status s = read_guard({"after", "source", "limit"}); !s.ok()) return fail(std::move(s));
+      out.action = list_logs(query);
+      return out;
+    }
+    if (!post) return fail(method_not_allowed(m, path, {"GET", "POST"}));
+    auto ctx = write_ctx(false);
+    if (!ctx.ok()) return fail(ctx.take_status());
+    if (!req.idempotency_key.empty()) {
+      // An append is not deduplicated: refuse the key rather than let a
+      // client believe a retry is safe.
+      return fail(
+          invalid("POST /v1/logs does not take an Idempotency-Key (appends are not "
+                  "deduplicated)",
+                  "bad_request", Json(JsonObject{{"field", Json("Idempotency-Key")}})));
+    }
+    const Json& b = ctx->body;
+    std::string source;
+    std::string type;
+    std::string ref;
+    Json payload;
+    Status s = reject_unknown_fields(b, {"source", "type", "ref", "payload"});
+    if (s.ok()) s = read_string(b, "source", source);
+    if (s.ok()) s = read_string(b, "type", type);
+    if (s.ok()) s = read_opt_string(b, "ref", ref);
+    if (s.ok()) s = read_value(b, "payload", payload, Presence::kOptional);
+    if (s.ok()) s = LogRecords::validate(source, type, ref, payload);
+    if (!s.ok()) return fail(std::move(s));
+    const std::string caller = ctx->p.authenticated ? ctx->p.name : std::string("anonymous");
+    if (Status r = rate_check(caller); !r.ok()) return fail(std::move(r));
+    if (logs_ == nullptr) return fail(unavailable("log records are not open", "logs_unavailable"));
+    out.action = OffloadCall{
+        OffloadCall::Worker::kLogWriter,
+        [logs = logs_, &metrics = metrics_, source = std::move(source), type = std::move(type),
+         ref = std::move(ref), payload = std::move(payload)]() {
+          auto a = logs->append(source, type, ref, payload);
+          if (!a.ok()) return error_response(a.status());
+          metrics.log_records_appended.fetch_add(1, std::memory_order_relaxed);
+          return json_response(201, Json(JsonObject{{"id", Json(a->id)}, {"ts", Json(a->ts)}}));
+        }};
+    return out;
+  }
+  if (res == "logs" && n == 3 && seg[2] == "archive") {
+    out.route = "POST /v1/logs/archive";
+    if (!post) return fail(method_not_allowed(m, path, {"POST"}));
+    auto p = authorize(req, Scope::kAdmin);
+    if (!p.ok()) return fail(p.take_status());
+    if (Status s = query_names({}); !s.ok()) return fail(std::move(s));
+    auto body = parse_body(req, true);
+    if (!body.ok()) return fail(body.take_status());
+    if (Status s = reject_unknown_fields(*body, {}); !s.ok()) return fail(std::move(s));
+    if (Status s = rate_check(p->authenticated ? p->name : std::string("anonymous")); !s.ok()) {
+      return fail(std::move(s));
+    }
+    if (!archive_) return fail(unavailable("log records are not open", "logs_unavailable"));
+    out.action = OffloadCall{
+        OffloadCall::Worker::kArchiver, [archive = archive_]() {
+          auto r = archive();
+          if (!r.ok()) return error_response(r.status());
+          JsonArray days;
+          for (const std::string& d : r->days) days.emplace_back(d);
+          return json_response(
+              200, Json(JsonObject{{"days", Json(std::move(days))},
+                                   {"records", Json(r->records)},
+                                   {"watermark", r->watermark ? Json(*r->watermark) : Json()}}));
+        }};
+    return out;
+  }
   if (res == "watch" && n == 2) {
     out.route = "GET /v1/watch";
     if (!get) return fail(method_not_allowed(m, path, {"GET"}));
@@ -979,6 +1062,32 @@ HttpResponse Api::list_evidence(const std::string& query) {
   const bool full = page->more && !undecodable;
   JsonObject o{{"links", Json(std::move(out))}, {"report", evidence_report_to_json(r)}};
   o.emplace_back("next", full && !links.empty() ? Json(links.back().seq + 1) : Json());
+  return json_response(200, Json(std::move(o)));
+}
+
+HttpResponse Api::list_logs(const std::string& query) {
+  auto q = parse_query(query);
+  if (!q.ok()) return error_response(q.status());
+  auto after = query_uint(*q, "after", 0);
+  if (!after.ok()) return error_response(after.status());
+  auto limit = query_limit(*q, config_.limits);
+  if (!limit.ok()) return error_response(limit.status());
+  const std::string* source = q->get("source");
+  if (*after > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return error_response(invalid("after is not a log record id", "invalid_query",
+                                  Json(JsonObject{{"field", Json("after")}})));
+  }
+  if (logs_ == nullptr) {
+    return error_response(unavailable("log records are not open", "logs_unavailable"));
+  }
+  auto page =
+      logs_->list(static_cast<std::int64_t>(*after),
+                  source != nullptr ? std::string_view(*source) : std::string_view(), *limit);
+  if (!page.ok()) return error_response(page.status());
+  JsonArray arr;
+  for (const LogRecord& r : page->records) arr.push_back(log_record_to_json(r));
+  JsonObject o{{"logs", Json(std::move(arr))}};
+  o.emplace_back("next", page->next ? Json(std::to_string(*page->next)) : Json());
   return json_response(200, Json(std::move(o)));
 }
 

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -24,6 +25,7 @@
 #include "server/config.h"
 #include "server/contract.h"
 #include "server/http_types.h"
+#include "server/log_records.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
@@ -43,9 +45,17 @@ struct WatchCall {
   std::uint64_t after = 0;  // send events with seq > after
 };
 
+// Work that blocks on disk (fsync): run on a worker thread, not the io
+// thread; `run` builds the reply there.
+struct OffloadCall {
+  enum class Worker : std::uint8_t { kLogWriter, kArchiver };
+  Worker worker = Worker::kLogWriter;
+  std::function<HttpResponse()> run;
+};
+
 struct Planned {
   std::string route;  // metrics label: "POST /v1/facts", "GET /v1/intents/{id}", ...
-  std::variant<HttpResponse, EngineCall, WatchCall> action;
+  std::variant<HttpResponse, EngineCall, WatchCall, OffloadCall> action;
 };
 
 class Api {
@@ -67,6 +77,13 @@ class Api {
   // The observation runtime inside this cairnd (null: none); GET /v1/senses
   // and GET /v1/workflows/runs read its status. io thread only.
   void set_runtime(std::shared_ptr<senses::Runtime> r) { runtime_ = std::move(r); }
+  // The log records behind /v1/logs and the archival POST /v1/logs/archive
+  // runs (on the archiver thread). Unset: those routes answer 503.
+  using ArchiveFn = std::function<Result<LogRecords::ArchiveReport>()>;
+  void set_logs(LogRecords* logs, ArchiveFn archive) {
+    logs_ = logs;
+    archive_ = std::move(archive);
+  }
 
   // Every route the server answers, as "METHOD /path" (docs and spec tests).
   static std::vector<std::string> routes();
@@ -80,8 +97,9 @@ class Api {
   // The agent a lifecycle call acts as (auth on: the token's name).
   Result<std::string> agent_of(const Principal& p, const Json& body);
 
-  // forbidden/schema_denied when the contract's schema gate refuses `scope`
-  // a fact of `kind` and `content_type`.
+  // invalid/reserved_kind for the kinds log and log.* (log records are not
+  // facts: senses/config.h); forbidden/schema_denied when the contract's
+  // schema gate refuses `scope` a fact of `kind` and `content_type`.
   Status schema_gate(const Principal& p, const FactBody& fact) const;
 
   HttpResponse get_fact(std::string_view id);
@@ -90,6 +108,7 @@ class Api {
   HttpResponse list_hints(const std::string& query);
   HttpResponse list_events(const std::string& query);
   HttpResponse list_evidence(const std::string& query);
+  HttpResponse list_logs(const std::string& query);
 
   const ServerConfig& config_;
   Metrics& metrics_;
@@ -97,6 +116,8 @@ class Api {
   Auth auth_;
   std::shared_ptr<const Contract> contract_;
   std::shared_ptr<senses::Runtime> runtime_;
+  LogRecords* logs_ = nullptr;
+  ArchiveFn archive_;
   struct Bucket {
     double tokens;
     std::chrono::steady_clock::time_point at;

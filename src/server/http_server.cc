@@ -41,8 +41,10 @@
 #include "server/engine_host.h"
 #include "server/errors.h"
 #include "server/log.h"
+#include "server/log_records.h"
 #include "server/metrics.h"
 #include "server/observe_config.h"
+#include "server/worker.h"
 
 namespace cairn::server {
 
@@ -64,10 +66,24 @@ constexpr std::chrono::milliseconds kDrainPoll{20};
 // A connection refused for want of room lingers (see Server::Impl::linger)
 // at most this long: it is not counted against connections_max.
 constexpr std::chrono::milliseconds kRefusedLingerMax{2'000};
+// Log appends waiting for the log writer thread; past it: 503 overloaded.
+constexpr std::size_t kLogAppendQueueMax = 10'000;
+// POST /v1/logs/archive requests waiting for the archiver thread.
+constexpr std::size_t kArchiveQueueMax = 16;
+// The longest a request waits for a worker thread's reply.
+constexpr std::chrono::milliseconds kOffloadReplyMax{120'000};
 
 // A request waiting for its engine reply. The engine thread posts the reply
 // to the io thread, which fills it and cancels the timer the coroutine waits
 // on; everything here is touched on the io thread only.
+// A request waiting for a worker thread (OffloadCall); io thread only.
+struct OffloadWaiter {
+  explicit OffloadWaiter(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  HttpResponse response;
+  bool done = false;
+};
+
 struct Waiter {
   explicit Waiter(asio::io_context& io) : timer(io) {}
   asio::steady_timer timer;
@@ -149,6 +165,7 @@ struct Server::Impl {
     stop_host();
     watchers.clear();
     waiters.clear();
+    offloads.clear();
   }
 
   ServerConfig config;
@@ -175,8 +192,15 @@ struct Server::Impl {
   // thread (stopping the old runtime waits for its runs to end).
   std::thread runtime_reloader;
   std::atomic<bool> reload_running{false};
+  // Log records (<data>/logs.db): appends on log_writer, archival on
+  // archiver (at start, every logs.archive_interval_ms, and on demand).
+  std::unique_ptr<LogRecords> logs;
+  std::unique_ptr<Worker> log_writer;
+  std::unique_ptr<Worker> archiver;
 
   std::unordered_map<engine::RequestId, std::shared_ptr<Waiter>> waiters;
+  std::unordered_map<std::uint64_t, std::shared_ptr<OffloadWaiter>> offloads;
+  std::uint64_t next_offload = 1;
   engine::RequestId next_id = 1;
   std::size_t inflight = 0;
   bool stopping = false;
@@ -342,6 +366,64 @@ struct Server::Impl {
                           "outcome_unknown"));
     }
     co_return api->finish(call, w->status, w->body);
+  }
+
+  // ---- worker threads ----
+  awaitable<HttpResponse> offload(OffloadCall call) {
+    Worker* worker =
+        call.worker == OffloadCall::Worker::kArchiver ? archiver.get() : log_writer.get();
+    const std::uint64_t id = next_offload++;
+    auto w = std::make_shared<OffloadWaiter>(ioc);
+    offloads.emplace(id, w);
+    const bool queued = worker != nullptr && worker->post([this, id, run = std::move(call.run)]() {
+      HttpResponse r = run();
+      asio::post(ioc, [this, id, r = std::move(r)]() mutable {
+        auto it = offloads.find(id);
+        if (it == offloads.end()) return;  // the request gave up
+        it->second->response = std::move(r);
+        it->second->done = true;
+        it->second->timer.cancel();
+        offloads.erase(it);
+      });
+    });
+    if (!queued) {
+      offloads.erase(id);
+      co_return error_response(unavailable("too many log requests are queued", "overloaded"));
+    }
+    ++inflight;
+    w->timer.expires_after(kOffloadReplyMax);
+    while (!w->done) {
+      beast::error_code ec;
+      co_await w->timer.async_wait(asio::redirect_error(kUseAwaitable, ec));
+      if (!ec) break;  // expired
+    }
+    --inflight;
+    if (!w->done) {
+      offloads.erase(id);
+      co_return error_response(outcome_unknown(
+          "the log worker did not answer in time; read back to see whether it was done",
+          "outcome_unknown"));
+    }
+    co_return std::move(w->response);
+  }
+
+  // Archival as configured, now (the archiver thread).
+  Result<LogRecords::ArchiveReport> run_archival() {
+    const std::string dir = (std::filesystem::path(config.data_dir) / "archive" / "logs").string();
+    auto r = logs->archive(wall_ms(), config.logs.retention_days, dir);
+    if (!r.ok()) {
+      log(LogLevel::kError, "log archival failed",
+          Json(JsonObject{{"error", Json(r.status().to_string())}}));
+      return r;
+    }
+    metrics.log_archived_days.fetch_add(r->days.size(), std::memory_order_relaxed);
+    if (!r->days.empty()) {
+      JsonArray days;
+      for (const std::string& d : r->days) days.emplace_back(d);
+      log(LogLevel::kInfo, "log records archived",
+          Json(JsonObject{{"days", Json(std::move(days))}, {"records", Json(r->records)}}));
+    }
+    return r;
   }
 
   // ---- watch (SSE) ----
@@ -580,6 +662,8 @@ struct Server::Impl {
         HttpResponse resp;
         if (auto* r = std::get_if<HttpResponse>(&p.action)) {
           resp = std::move(*r);
+        } else if (auto* oc = std::get_if<OffloadCall>(&p.action)) {
+          resp = co_await offload(std::move(*oc));
         } else {
           resp = co_await call_engine(std::get<EngineCall>(p.action), &stream);
         }
@@ -779,6 +863,10 @@ struct Server::Impl {
   }
 
   void stop_host() {
+    // The log workers finish what is queued (an archival in progress
+    // finishes its day).
+    if (log_writer) log_writer->stop();
+    if (archiver) archiver->stop();
     if (host_stopped || !host) return;
     host->stop();  // the engine finishes its commits; the database closes
     host_stopped = true;
@@ -864,6 +952,30 @@ Result<std::uint16_t> Server::start() {
         TokenConfig{"senses", to_hex(sha256(s.runtime_token)), Scope::kAgent});
   }
   s.api = std::make_unique<Api>(s.config, s.metrics, *s.reader);
+  // Log records live in this node's data directory (also with PostgreSQL).
+  if (s.config.logs.retention_days < 0 ||
+      s.config.logs.retention_days > LogLimits::kRetentionDaysMax ||
+      s.config.logs.archive_interval_ms < 0) {
+    return invalid("logs: retention_days must be within 0.." +
+                       std::to_string(LogLimits::kRetentionDaysMax) +
+                       " and archive_interval a duration ≥ 0",
+                   "invalid_config");
+  }
+  {
+    auto l = LogRecords::open((std::filesystem::path(s.config.data_dir) / "logs.db").string());
+    if (!l.ok()) return l.take_status();
+    s.logs = std::move(l).value();
+  }
+  s.log_writer = std::make_unique<Worker>(kLogAppendQueueMax);
+  {
+    Impl* self = &s;
+    s.archiver = std::make_unique<Worker>(
+        kArchiveQueueMax, [self] { self->run_archival().status().ignore(); },
+        s.config.logs.archive_interval_ms);
+    s.api->set_logs(s.logs.get(), [self] { return self->run_archival(); });
+  }
+  s.log_writer->start();
+  s.archiver->start();
   if (contract) {
     s.config.engine.governance = to_governance(*contract);
     s.api->set_contract(contract);

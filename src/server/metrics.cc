@@ -192,6 +192,11 @@ std::string Metrics::render() const {
          "counter", std::to_string(connections_refused.load()));
   single(out, "cairn_watch_overflows_total", "Watch streams cut off for falling behind.", "counter",
          std::to_string(watch_overflows.load()));
+  single(out, "cairn_log_records_appended_total", "Log records appended (POST /v1/logs).",
+         "counter", std::to_string(log_records_appended.load()));
+  single(out, "cairn_log_archived_days_total",
+         "Days of log records exported to archive/logs/ and deleted.", "counter",
+         std::to_string(log_archived_days.load()));
   header(out, "cairn_contract_reloads_total",
          "Contract reloads on SIGHUP: ok (replaced) or error (refused; the old one stays).",
          "counter");

@@ -63,6 +63,9 @@ class Metrics {
   std::atomic<std::int64_t> watchers{0};
   std::atomic<std::uint64_t> watch_overflows{0};
   std::atomic<std::size_t> queue_depth{0};  // server → engine queue
+  // Log records (server/log_records.h).
+  std::atomic<std::uint64_t> log_records_appended{0};
+  std::atomic<std::uint64_t> log_archived_days{0};
 
   // The exposition text.
   std::string render() const;

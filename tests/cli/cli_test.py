@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -612,6 +613,78 @@ class HintStateWatchTest(WithServer):
         self.assertEqual([cols[2] for cols in lines], ["fact.recorded", "fact.recorded"])
         first = posted.index(lines[0][3])  # the first event is one of the facts posted
         self.assertEqual(lines[1][3], posted[first + 1])
+
+
+class LogsTest(WithServer):
+    DAY_MS = 86_400_000
+
+    def append(self, source, type_, ref=None, payload=None):
+        import urllib.request
+        body = {"source": source, "type": type_}
+        if ref is not None:
+            body["ref"] = ref
+        if payload is not None:
+            body["payload"] = payload
+        req = urllib.request.Request(self.url + "/v1/logs", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            self.assertEqual(r.status, 201)
+            return json.loads(r.read())
+
+    def test_logs_table_json_filter_and_pages(self):
+        a = self.append("sense:disk", "sense.failed", "run-1", {"exit": 3})
+        b = self.append("sense:cpu", "sense.timeout")
+        c = self.append("sense:disk", "sense.failed", "run-2")
+        page = self.cairn_json("logs", "--limit", "2")
+        self.assertEqual([r["id"] for r in page["logs"]], [a["id"], b["id"]])
+        self.assertEqual(page["next"], str(b["id"]))
+        rest = self.cairn_json("logs", "--after", page["next"])
+        self.assertEqual([r["id"] for r in rest["logs"]], [c["id"]])
+        disk = self.cairn_json("logs", "--source", "sense:disk")
+        self.assertEqual([r["id"] for r in disk["logs"]], [a["id"], c["id"]])
+        self.assertEqual(disk["logs"][0]["payload"], {"exit": 3})
+        # The table: ISO-8601 UTC times, the payload as compact JSON.
+        r = self.cairn("logs", "--source", "sense:disk")
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "TIME", "SOURCE", "TYPE", "REF", "PAYLOAD"])
+        self.assertEqual(len(lines), 3)
+        first = lines[1].split()
+        self.assertEqual(first[0], str(a["id"]))
+        self.assertRegex(first[1], r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+        self.assertEqual(first[2:], ["sense:disk", "sense.failed", "run-1", '{"exit":3}'])
+        r = self.cairn("logs", "--limit", "0", expect=EXIT_USAGE)
+        r = self.cairn("logs", "--after", "x", expect=EXIT_REFUSED)
+        self.assertIn("invalid_query", r.stderr)
+
+    def test_archive_logs_prints_the_days(self):
+        # The archival cairnd runs at start is done once this first call returns
+        # (both run on its archiver thread, in order).
+        self.cairn("archive", "logs")
+        today = int(time.time() * 1000) // self.DAY_MS
+        old = [today - 40, today - 40, today - 33]
+        # Old records go straight into logs.db (archival reads the file).
+        db = sqlite3.connect(os.path.join(self.server.dir, "data", "logs.db"), timeout=10)
+        ids = []
+        for d in old:
+            cur = db.execute("INSERT INTO logs(ts, source, type, ref, payload) "
+                             "VALUES (?, 'sense:old', 'run.failed', '', '{\"exit\":3}')",
+                             (d * self.DAY_MS + 1000,))
+            ids.append(cur.lastrowid)
+        db.commit()
+        db.close()
+        day = lambda d: time.strftime("%Y-%m-%d", time.gmtime(d * 86_400))
+        r = self.cairn("archive", "logs")
+        self.assertEqual(r.stdout.splitlines(), [day(today - 40), day(today - 33)])
+        self.assertIn("archived 3 records; watermark %s" % day(today - 31), r.stderr)
+        archive = os.path.join(self.server.dir, "data", "archive", "logs")
+        with open(os.path.join(archive, day(today - 40) + ".jsonl")) as f:
+            lines = f.read().splitlines()
+        self.assertEqual([json.loads(l)["id"] for l in lines], ids[:2])
+        self.assertEqual(json.loads(lines[0])["payload"], {"exit": 3})
+        left = self.cairn_json("logs", "--source", "sense:old")
+        self.assertEqual(left["logs"], [])
+        again = self.cairn_json("archive", "logs")
+        self.assertEqual(again, {"days": [], "records": 0, "watermark": day(today - 31)})
 
 
 class AuthTest(unittest.TestCase):

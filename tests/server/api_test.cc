@@ -42,6 +42,25 @@ class ApiTest : public ::testing::Test {
   TestServer srv;
 };
 
+// Log records are not facts: the kinds log and log.* are reserved so that
+// nothing posted can pose as one (or trigger what a log record never does).
+TEST_F(ApiTest, LogKindsAreReservedForLogRecords) {
+  auto r = srv.post("/v1/facts", R"({"kind":"log.sense_failed","content":{"sense":"disk"}})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.code(), "reserved_kind");
+  const Json body = r.json();
+  const Json* d = body.find("error")->find("details");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(str(*d, "kind"), "log.sense_failed");
+  EXPECT_EQ(str(*d, "field"), "kind");
+  EXPECT_EQ(srv.post("/v1/facts", R"({"kind":"log","content":1})").code(), "reserved_kind");
+  // Only that namespace: kinds that merely begin with "log" are facts.
+  for (const char* kind : {"login", "logs.rotated", "Log.x", "catalog"}) {
+    auto ok = srv.post("/v1/facts", std::string(R"({"kind":")") + kind + R"(","content":1})");
+    EXPECT_EQ(ok.status, 201) << kind << " " << ok.body;
+  }
+}
+
 TEST_F(ApiTest, FactPostIsIdempotentAndVerifiable) {
   auto a = srv.post("/v1/facts", R"({"kind":"obs","content":{"x":[1,2,3]},"creator":"bob"})");
   ASSERT_EQ(a.status, 201) << a.body;

@@ -130,6 +130,11 @@ std::vector<Case> cases(const Ids& id) {
       route("fact_kind_missing", "POST", "/v1/facts", R"({"content":1})", 400, "invalid_field"));
   c.push_back(route("fact_content_missing", "POST", "/v1/facts", R"({"kind":"obs"})", 400,
                     "invalid_field"));
+  // log and log.* name log records, never facts (docs/senses.md).
+  c.push_back(route("fact_kind_reserved_log", "POST", "/v1/facts", R"({"kind":"log","content":1})",
+                    400, "reserved_kind"));
+  c.push_back(route("fact_kind_reserved_log_dot", "POST", "/v1/facts",
+                    R"({"kind":"log.sense_failed","content":1})", 400, "reserved_kind"));
   c.push_back(route("fact_kind_number", "POST", "/v1/facts", R"({"kind":1,"content":1})", 400,
                     "invalid_field"));
   c.push_back(route("fact_kind_null", "POST", "/v1/facts", R"({"kind":null,"content":1})", 400,
@@ -429,6 +434,9 @@ std::vector<Case> cases(const Ids& id) {
                     R"({"agent":"a1","epoch":1,"result":"done"})", 400, "invalid_field"));
   c.push_back(route("conclude_result_kind_missing", "POST", held + "/conclude",
                     R"({"agent":"a1","epoch":1,"result":{"content":1}})", 400, "invalid_field"));
+  c.push_back(route("conclude_result_kind_reserved", "POST", held + "/conclude",
+                    R"({"agent":"a1","epoch":1,"result":{"kind":"log.x","content":1}})", 400,
+                    "reserved_kind"));
   c.push_back(route("conclude_result_unknown_member", "POST", held + "/conclude",
                     R"({"agent":"a1","epoch":1,"result":{"kind":"r","content":1,"seq":3}})", 400,
                     "unknown_field"));

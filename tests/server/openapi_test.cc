@@ -457,7 +457,10 @@ TEST(OpenApi, OperationsDeclareTheSharedContract) {
       }
     }
     EXPECT_TRUE(has_2xx);
-    const bool mutation = method == "POST" || method == "DELETE";
+    // Log routes are outside the engine's idempotency window: an append is not
+    // deduplicated (it refuses a key), and archival may simply run again.
+    const bool not_deduplicated = o.route == "POST /v1/logs" || o.route == "POST /v1/logs/archive";
+    const bool mutation = (method == "POST" || method == "DELETE") && !not_deduplicated;
     bool idempotency_key = false;
     if (const Json* params = o.op->find("parameters")) {
       for (const Json& p : params->as_array()) {
@@ -467,7 +470,8 @@ TEST(OpenApi, OperationsDeclareTheSharedContract) {
         }
       }
     }
-    EXPECT_EQ(idempotency_key, mutation) << "Idempotency-Key belongs on exactly the mutations";
+    EXPECT_EQ(idempotency_key, mutation)
+        << "Idempotency-Key belongs on exactly the deduplicated mutations";
     if (o.route != "GET /healthz") {
       EXPECT_NE(responses->find("401"), nullptr);
       EXPECT_NE(responses->find("403"), nullptr);
@@ -694,6 +698,24 @@ TEST_F(OpenApiConformance, EveryRouteAnswersAsTheSpecSays) {
   c.call(srv, revoke, "/v1/hints/" + hint, 200, R"({"creator":"anonymous"})");
   c.call(srv, revoke, "/v1/hints/nope", 404);
 
+  // Logs.
+  const std::string append_log = "POST /v1/logs";
+  c.call(srv, append_log, "/v1/logs", 201,
+         R"({"source":"sense:disk","type":"sense.failed","ref":"r1","payload":{"exit":3}})");
+  c.call(srv, append_log, "/v1/logs", 201, R"({"source":"sense:cpu","type":"t"})");
+  c.call(srv, append_log, "/v1/logs", 400, R"({"source":"a b","type":"t"})");
+  c.call(srv, append_log, "/v1/logs", 400, R"({"source":"a","type":"t","x":1})");
+  c.call(srv, append_log, "/v1/logs", 400, R"({"source":"a","type":"t"})",
+         {{"Idempotency-Key", "k"}});
+  c.call(srv, append_log, "/v1/logs", 413,
+         R"({"source":"a","type":"t","ref":")" + std::string(300, 'r') + "\"}");
+  c.call(srv, "GET /v1/logs", "/v1/logs", 200);
+  c.call(srv, "GET /v1/logs", "/v1/logs?after=0&source=sense:disk&limit=1", 200);
+  c.call(srv, "GET /v1/logs", "/v1/logs?limit=1", 200);
+  c.call(srv, "GET /v1/logs", "/v1/logs?after=x", 400);
+  c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 200);
+  c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 400, R"({"now":1})");
+
   // State, plan, events, watch.
   c.call(srv, "GET /v1/state", "/v1/state", 200);
   c.call(srv, "GET /v1/plan", "/v1/plan", 200);
@@ -848,6 +870,11 @@ TEST_F(OpenApiConformance, AuthRefusalsAreDeclared) {
   const std::string hint = str(h.json(), "id");
   c.call(srv, "DELETE /v1/hints/{id}", "/v1/hints/" + hint, 403, "", dash);
   c.call(srv, "DELETE /v1/hints/{id}", "/v1/hints/" + hint, 200, "", ops);  // admin: any hint
+  c.call(srv, "POST /v1/logs", "/v1/logs", 403, R"({"source":"a","type":"t"})", dash);
+  c.call(srv, "POST /v1/logs", "/v1/logs", 201, R"({"source":"a","type":"t"})", alice);
+  c.call(srv, "GET /v1/logs", "/v1/logs", 401);
+  c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 403, "", alice);
+  c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 200, "", ops);
   c.call(srv, "GET /v1/hints/{id}", "/v1/hints/" + hint, 401);
   c.call(srv, "GET /v1/watch", "/v1/watch", 401);
   srv.stop();

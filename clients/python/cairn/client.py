@@ -206,10 +206,14 @@ class Client:
 
     def request(self, method: str, path: str, body: Any = None, *, mutating: bool = False,
                 idempotency_key: str | None = None, extra_timeout: float = 0.0,
-                headers: Mapping[str, str] | None = None, raw: bool = False) -> Any:
+                headers: Mapping[str, str] | None = None, raw: bool = False,
+                once: bool = False) -> Any:
         """Sends one API request with the retry policy above and returns the decoded JSON
-        reply (the text with ``raw=True``). ``path`` includes the query string."""
+        reply (the text with ``raw=True``). ``path`` includes the query string. ``once``:
+        a mutation without idempotency (a log append) is not sent again after it may have
+        reached the server."""
         key = idempotency_key
+        retries_max = 0 if once else self.retries_max
         generated = False
         if mutating and not key:
             key = new_idempotency_key()
@@ -233,7 +237,7 @@ class Client:
                     stale_retried = True
                     continue
                 outcome_unknown = outcome_unknown or mutating
-                if attempt >= self.retries_max:
+                if attempt >= retries_max:
                     raise CairnConnectionError(
                         None, "connection_error",
                         f"{method} {path}: {type(e).__name__}: {e}", {"attempts": attempt + 1},
@@ -249,7 +253,7 @@ class Client:
             err = error_from_reply(status, self._decode_any(data), retry_after=retry_after,
                                    idempotency_key=key)
             if (isinstance(err, (Unavailable, RateLimited, LostRace))
-                    and attempt < self.retries_max):
+                    and attempt < retries_max):
                 if isinstance(err, OutcomeUnknown):
                     outcome_unknown = True
                 elif generated and not outcome_unknown:
@@ -488,6 +492,27 @@ class Client:
             if page.get("next") is None:
                 return
             after = page["next"]
+
+    # ---- logs ------------------------------------------------------------------------------
+
+    def append_log(self, source: str, type: str, *, ref: str | None = None,
+                   payload: Any = None) -> dict[str, Any]:
+        """``POST /v1/logs`` → ``{id, ts}``. ``source`` and ``type``: 1..128 bytes of
+        ``[A-Za-z0-9._:/-]``; ``ref`` ≤ 256 bytes; ``payload`` any JSON value ≤ 64 KiB.
+        Appends are not deduplicated, so this is sent once (no retry)."""
+        body = _drop_none({"source": source, "type": type, "ref": ref, "payload": payload})
+        return self.request("POST", "/v1/logs", body, once=True)
+
+    def logs(self, *, after: int | str | None = None, source: str | None = None,
+             limit: int | None = None) -> dict[str, Any]:
+        """``GET /v1/logs`` → one page ``{"logs": [{id, ts, source, type, ref, payload}],
+        "next": id-as-string | None}`` in id order (``source``: exact match)."""
+        return self._get("/v1/logs", after=after, source=source, limit=limit)
+
+    def archive_logs(self) -> dict[str, Any]:
+        """``POST /v1/logs/archive`` (admin) → ``{"days": ["YYYY-MM-DD", ...], "records": n,
+        "watermark": "YYYY-MM-DD" | None}``: archives whole days older than the retention now."""
+        return self.request("POST", "/v1/logs/archive", {})
 
     # ---- state, events, watch ---------------------------------------------------------------
 
