@@ -302,6 +302,31 @@ Status Runtime::start() {
     }
     del.step();
   }
+  // The watch cursor. The first start begins at "now": the seq the caller
+  // gives (cairnd's own, read from its store), else cairnd's last_seq.
+  {
+    Stmt q(db_, "SELECT value FROM meta WHERE key = 'cursor'");
+    if (q.step() != SQLITE_ROW) {
+      std::optional<std::uint64_t> first = options_.initial_cursor;
+      if (!first) {
+        CAIRN_ASSIGN_OR_RETURN(auto c, make_client());
+        auto st = c->state();
+        if (!st.ok()) {
+          return unavailable("cannot reach cairnd at " + options_.api.url +
+                                 " to learn where its event log ends: " + st.status().message(),
+                             "unreachable");
+        }
+        const Json* last = st->find("last_seq");
+        if (last == nullptr || !last->int_if()) {
+          return unavailable("cairnd's GET /v1/state has no last_seq", "bad_response");
+        }
+        first = static_cast<std::uint64_t>(*last->int_if());
+      }
+      Stmt ins(db_, "INSERT INTO meta(key, value) VALUES('cursor', ?1)");
+      ins.text(1, std::to_string(*first));
+      if (ins.step() != SQLITE_DONE) return db_error(db_, "saving the watch cursor");
+    }
+  }
   started_ = true;
   stopping_ = false;
   stop_flag_ = false;
@@ -616,14 +641,12 @@ Status Runtime::post_pending(Sense& s, client::Client& c) {
 
 void Runtime::log(client::Client& c, std::string_view source, std::string_view type,
                   std::string_view ref, Json payload) {
-  Json body = JsonObject{{"source", Json(source)},
-                         {"type", Json(type)},
-                         {"ref", Json(ref)},
-                         {"payload", std::move(payload)}};
-  auto r = c.send("POST", "/v1/logs", &body, client::Client::new_idempotency_key());
+  // Appends are not deduplicated, so the client sends one at most once.
+  auto r = c.append_log(source, type, ref, payload);
   if (!r.ok() && options_.local_log) {
-    options_.local_log("warn",
-                       "log record not posted (" + r.status().message() + "): " + to_json(body));
+    options_.local_log("warn", "log record not posted (" + r.status().message() +
+                                   "): " + std::string(source) + " " + std::string(type) + " " +
+                                   std::string(ref) + " " + to_json(payload));
   }
 }
 
@@ -645,23 +668,14 @@ void Runtime::watcher_loop() {
       pause();
     }
   }
-  // The cursor: the last event handled; the first start begins at "now".
+  // The cursor: the last event handled.
   std::optional<std::uint64_t> cursor;
   {
     std::lock_guard lk(mu_);
     Stmt q(db_, "SELECT value FROM meta WHERE key = 'cursor'");
     if (q.step() == SQLITE_ROW) cursor = std::stoull(q.col_text(0));
   }
-  while (!stop_flag_ && !cursor) {
-    auto st = c->state();
-    const Json* last = st.ok() ? st->find("last_seq") : nullptr;
-    if (last != nullptr && last->int_if()) {
-      cursor = static_cast<std::uint64_t>(*last->int_if());
-    } else {
-      pause();
-    }
-  }
-  if (stop_flag_) return;
+  if (stop_flag_ || !cursor) return;  // start() saved one
   auto save_cursor = [&](std::uint64_t seq) {
     std::lock_guard lk(mu_);
     Stmt q(db_,
@@ -737,7 +751,7 @@ void Runtime::handle_event(client::Client& c, const Json& event) {
       std::lock_guard lk(mu_);
       ours = run_by_intent_.contains(subject->as_string());
     }
-    if (ours) end_run(c, subject->as_string(), run_status_for(t));
+    if (ours) end_run(c, subject->as_string(), t);
   }
 }
 

@@ -68,6 +68,10 @@ struct RuntimeOptions {
   client::ClientOptions api;  // where cairnd is, and the token to use
   RuntimeLimits limits;
   const Clock* clock = nullptr;  // nullptr: the system clock
+  // Where the watch starts on the very first start (no cursor in runtime.db
+  // yet): cairnd's last event seq when cairnd itself runs the runtime; unset:
+  // asked from cairnd (GET /v1/state) before start() returns.
+  std::optional<std::uint64_t> initial_cursor;
   // The process's own log, for what cannot be posted as a log record
   // (cairnd unreachable); may be empty.
   std::function<void(std::string_view level, std::string_view message)> local_log;

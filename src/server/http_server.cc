@@ -787,7 +787,7 @@ struct Server::Impl {
         if (runtime) runtime->stop();
         config.observe = loaded->first;
         if (!config.observe.empty() && port != 0) {
-          if (Status st = start_runtime_locked(port); !st.ok()) {
+          if (Status st = start_runtime_locked(port, true); !st.ok()) {
             log(LogLevel::kError, "senses reload: the runtime did not start",
                 Json(JsonObject{{"error", Json(st.message())}}));
           }
@@ -831,11 +831,11 @@ struct Server::Impl {
   Status start_runtime(std::uint16_t bound) {
     std::lock_guard lk(runtime_mu);
     port = bound;
-    CAIRN_RETURN_IF_ERROR(start_runtime_locked(bound));
+    CAIRN_RETURN_IF_ERROR(start_runtime_locked(bound, false));
     api->set_runtime(runtime);
     return Status();
   }
-  Status start_runtime_locked(std::uint16_t port) {
+  Status start_runtime_locked(std::uint16_t port, bool io_running) {
     std::string host = config.listen_host;
     if (host.empty() || host == "0.0.0.0" || host == "localhost") host = "127.0.0.1";
     if (host == "::") host = "::1";
@@ -845,6 +845,12 @@ struct Server::Impl {
     o.api.url = "http://" + host + ":" + std::to_string(port);
     o.api.token = runtime_token;
     o.api.timeout_ms = 10'000;
+    // At start the io loop does not run yet, so a first cursor comes from the
+    // store (the api's reader, not yet used by any other thread); a reload
+    // (io loop running) lets the runtime ask over HTTP.
+    if (!io_running) {
+      if (auto last = api->last_seq(); last.ok()) o.initial_cursor = *last;
+    }
     o.local_log = [](std::string_view level, std::string_view message) {
       log(level == "error" ? LogLevel::kError : LogLevel::kWarn, message);
     };

@@ -197,7 +197,7 @@ reflexes:
   ASSERT_EQ(signals.size(), 1u);
   const std::string sig1 = str(signals[0], "id");
   const Json content1 = *signals[0].find("content");
-  EXPECT_EQ(to_json(content1), R"({"used_pct":95,"n":1})");
+  EXPECT_EQ(to_json(content1), R"({"n":1,"used_pct":95})");
   EXPECT_EQ(to_json(*signals[0].find("derived_from")), "[\"" + check + "\"]");
 
   // The run's intent is the workflow's template, grounded in the signal.
@@ -232,7 +232,7 @@ reflexes:
     if (str(f, "id") != sig1) sig2 = str(f, "id");
   }
   const Json f2 = get("/v1/facts/" + sig2).json();
-  EXPECT_EQ(to_json(*f2.find("content")), R"({"used_pct":95,"n":2})");
+  EXPECT_EQ(to_json(*f2.find("content")), R"({"n":2,"used_pct":95})");
   EXPECT_EQ(to_json(*f2.find("derived_from")), "[\"" + sig1 + "\",\"" + check2 + "\"]");
   ASSERT_TRUE(eventually([&] { return run_statuses("cleanup") == "completed,started"; }))
       << run_statuses("cleanup");
