@@ -358,13 +358,20 @@ senses:
   nothing:
     command: "true"
     on: [poke]
+  hangs:
+    command: "trap '' TERM; sleep 30"
+    on: [poke]
+    timeout: 300ms
+    grace_period: 200ms
+  floods:
+    command: "head -c 10485760 /dev/zero | tr '\\0' x"
+    on: [poke]
 )");
   start();
   fact("poke", "{}");
-  const std::map<std::string, std::string> expected = {{"exits", "exit_status"},
-                                                       {"garbage", "invalid_output"},
-                                                       {"missing", "spawn_failed"},
-                                                       {"nothing", "invalid_output"}};
+  const std::map<std::string, std::string> expected = {
+      {"exits", "exit_status"},      {"garbage", "invalid_output"}, {"missing", "spawn_failed"},
+      {"nothing", "invalid_output"}, {"hangs", "timeout"},          {"floods", "output_too_large"}};
   for (const auto& [name, reason] : expected) {
     ASSERT_TRUE(eventually([&] { return !logs("sense." + name).empty(); }))
         << name << read_all(dir_ + "/cairnd.log");
@@ -378,6 +385,8 @@ senses:
     EXPECT_GT(num(s, "last_run_at"), 0);
     EXPECT_TRUE(facts_of("signal." + name).empty()) << name << ": a failure is never a signal";
   }
+  EXPECT_TRUE(logs("sense.hangs")[0].find("payload")->find("killed_after_grace")->as_bool())
+      << "it ignored SIGTERM: SIGKILL after the grace period";
   const Json exits = logs("sense.exits")[0];
   EXPECT_EQ(num(*exits.find("payload"), "exit_code"), 3);
   EXPECT_EQ(str(*exits.find("payload"), "stderr"), "oops\n");
@@ -548,6 +557,37 @@ reflexes:
   int st = 0;
   ASSERT_EQ(::waitpid(pid, &st, 0), pid);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST_F(Observe, TheExampleFromTheTourMeasuresTheDiskAndStartsACleanup) {
+  // examples/senses as the README's tour uses it, from a copy.
+  std::filesystem::copy(
+      std::string(CAIRN_SOURCE_DIR) + "/examples/senses", dir_,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
+  start();
+  // The interval run at start measures "/" against the default threshold.
+  ASSERT_TRUE(eventually([&] { return str(sense("disk"), "health") == "ok"; }))
+      << to_json(sense("disk")) << read_all(dir_ + "/cairnd.log");
+  const std::string check = fact("disk.check", R"({"path":"/","threshold_pct":0})");
+  ASSERT_TRUE(eventually([&] { return run_statuses("cleanup") == "started"; }))
+      << run_statuses("cleanup") << to_json(sense("disk"));
+  const Json run = runs("cleanup")[0];
+  const Json signal = get("/v1/facts/" + str(run, "trigger_fact")).json();
+  EXPECT_EQ(str(signal, "kind"), "signal.disk");
+  EXPECT_EQ(str(*signal.find("content"), "level"), "full");
+  EXPECT_EQ(str(*signal.find("content"), "path"), "/");
+  const Json from = *signal.find("derived_from");
+  ASSERT_EQ(from.size(), 2u) << to_json(from) << ": the previous signal and the check";
+  EXPECT_EQ(from.as_array()[1].as_string(), check);
+  const std::string result = work(str(run, "intent"), str(run, "trigger_fact"));
+  ASSERT_TRUE(eventually([&] { return run_statuses("cleanup") == "completed"; }));
+  const auto [rc, out] =
+      run_cmd(std::string(CAIRN_CLI_PATH) + " --url http://127.0.0.1:" + std::to_string(port_) +
+              " verify " + result);
+  EXPECT_EQ(rc, 0) << out;
+  const auto samples = sql_column(sense_db("disk"), "SELECT count(*) FROM samples");
+  ASSERT_EQ(samples.size(), 1u);
+  EXPECT_GE(std::stoi(samples[0]), 2) << "every measurement is kept in the sense's database";
 }
 
 }  // namespace
