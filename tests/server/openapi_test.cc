@@ -716,6 +716,40 @@ TEST_F(OpenApiConformance, EveryRouteAnswersAsTheSpecSays) {
   c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 200);
   c.call(srv, "POST /v1/logs/archive", "/v1/logs/archive", 400, R"({"now":1})");
 
+  // The observation runtime: none in this server, then one with a workflow
+  // a reflex starts.
+  c.call(srv, "GET /v1/senses", "/v1/senses", 404);
+  c.call(srv, "GET /v1/workflows/runs", "/v1/workflows/runs", 404);
+  {
+    TestServer obs;
+    senses::WorkflowConfig w;
+    w.name = "respond";
+    w.kind = "respond";
+    senses::ReflexConfig r;
+    r.name = "on-page";
+    r.on = "page";
+    r.start_workflow = "respond";
+    senses::SenseConfig sc;
+    sc.name = "probe";
+    sc.shell = "echo 1";
+    sc.on = {"page"};
+    obs.config.observe.workflows = {w};
+    obs.config.observe.reflexes = {r};
+    obs.config.observe.senses = {sc};
+    obs.start();
+    c.call(obs, "POST /v1/facts", "/v1/facts", 201,
+           R"({"kind":"page","content":{"n":1},"creator":"tester"})");
+    ASSERT_TRUE(eventually([&] {
+      return obs.get("/v1/workflows/runs").body.find("\"started\"") != std::string::npos &&
+             obs.get("/v1/senses").body.find("\"ok\"") != std::string::npos;
+    }));
+    c.call(obs, "GET /v1/senses", "/v1/senses", 200);
+    c.call(obs, "GET /v1/senses", "/v1/senses?x=1", 400);
+    c.call(obs, "GET /v1/workflows/runs", "/v1/workflows/runs", 200);
+    c.call(obs, "GET /v1/workflows/runs", "/v1/workflows/runs?workflow=respond&limit=1", 200);
+    c.call(obs, "GET /v1/workflows/runs", "/v1/workflows/runs?limit=0", 400);
+  }
+
   // State, plan, events, watch.
   c.call(srv, "GET /v1/state", "/v1/state", 200);
   c.call(srv, "GET /v1/plan", "/v1/plan", 200);
