@@ -36,6 +36,7 @@ class SystemClock final : public Clock {
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS senses(
   name TEXT PRIMARY KEY, state TEXT, last_signal_id TEXT, last_signal TEXT, pending_signal TEXT,
+  pending_trigger TEXT,
   health TEXT NOT NULL, running INTEGER NOT NULL, runs INTEGER NOT NULL,
   failures INTEGER NOT NULL, coalesced INTEGER NOT NULL, last_run_at INTEGER NOT NULL,
   last_ok_at INTEGER NOT NULL, next_run_at INTEGER NOT NULL, last_error TEXT NOT NULL);
@@ -48,6 +49,13 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs(workflow, status, id);
 CREATE INDEX IF NOT EXISTS runs_by_intent ON runs(intent);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
+
+// A run that only posts the signal a failure or a crash left pending.
+Trigger flush_trigger() {
+  Trigger t;
+  t.type = "flush";
+  return t;
+}
 
 // Who signals and starts runs when cairnd has no auth (with auth, the
 // token's name).
@@ -272,14 +280,21 @@ Status Runtime::start() {
     auto s = std::make_unique<Sense>(sc, p, now);
     s->db_path = (dir / (sc.name + ".db")).string();
     Stmt q(db_,
-           "SELECT state, last_signal_id, last_signal, pending_signal FROM senses WHERE name = ?");
+           "SELECT state, last_signal_id, last_signal, pending_signal, pending_trigger FROM senses "
+           "WHERE name = ?");
     q.text(1, sc.name);
     if (q.step() == SQLITE_ROW) {
       s->state = parse_or_null(q.col_text(0));
       s->last_signal_id = q.col_text(1);
       s->last_signal = parse_or_null(q.col_text(2));
       if (!q.col_null(3)) s->pending = parse_or_null(q.col_text(3));
+      // A trigger that had not run yet when the runtime stopped still runs.
+      if (!q.col_null(4)) {
+        if (auto t = Trigger::from_json(parse_or_null(q.col_text(4)))) s->sched.trigger(*t);
+      }
     }
+    // A signal a crash left unposted is posted by a run that does only that.
+    if (s->pending && !s->sched.pending()) s->sched.trigger(flush_trigger());
     sense_by_name_[sc.name] = s.get();
     senses_.push_back(std::move(s));
   }
@@ -375,11 +390,11 @@ void Runtime::save_sense(const Sense& s) {
   }
   Stmt q(db_,
          "INSERT INTO senses(name, state, last_signal_id, last_signal, pending_signal, health, "
-         "running, runs, failures, coalesced, last_run_at, last_ok_at, next_run_at, last_error) "
-         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) ON CONFLICT(name) DO UPDATE SET "
-         "state=?2, last_signal_id=?3, last_signal=?4, pending_signal=?5, health=?6, running=?7, "
-         "runs=?8, failures=?9, coalesced=?10, last_run_at=?11, last_ok_at=?12, next_run_at=?13, "
-         "last_error=?14");
+         "running, runs, failures, coalesced, last_run_at, last_ok_at, next_run_at, last_error, "
+         "pending_trigger) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15) "
+         "ON CONFLICT(name) DO UPDATE SET state=?2, last_signal_id=?3, last_signal=?4, "
+         "pending_signal=?5, health=?6, running=?7, runs=?8, failures=?9, coalesced=?10, "
+         "last_run_at=?11, last_ok_at=?12, next_run_at=?13, last_error=?14, pending_trigger=?15");
   q.text(1, s.cfg.name);
   if (s.state.is_null()) {
     q.null(2);
@@ -405,6 +420,11 @@ void Runtime::save_sense(const Sense& s) {
       .num(12, s.last_ok_at)
       .num(13, next_wall)
       .text(14, s.last_error);
+  if (const auto& t = s.sched.pending_trigger(); t && t->type != "flush") {
+    q.text(15, to_json(t->to_json()));
+  } else {
+    q.null(15);
+  }
   if (q.step() != SQLITE_DONE && options_.local_log) {
     options_.local_log("error",
                        "runtime.db: cannot save sense " + s.cfg.name + ": " + sqlite3_errmsg(db_));
@@ -471,7 +491,7 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     }
   }
   if (result.ok()) result = post_pending(s, *c);
-  if (result.ok()) {
+  if (result.ok() && trigger.type != "flush") {
     Json input = JsonObject{
         {"state", s.state},
         {"last_signal", s.last_signal_id.empty() ? Json()
@@ -538,10 +558,16 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     } else {
       s.last_error = std::string(result.reason()) + ": " + result.message();
     }
+    // A signal cairnd did not acknowledge is posted again after the backoff,
+    // by a run that does only that, even if nothing else would run the sense.
+    if (s.pending && !s.sched.pending()) s.sched.trigger(flush_trigger());
+    // A run ended by stop() runs again at the next start, for the same trigger.
+    const bool stopped = result.reason() == "cancelled";
+    if (stopped && trigger.type != "interval" && !s.sched.pending()) s.sched.trigger(trigger);
     --running_;
     save_sense(s);
   }
-  if (!result.ok() && c) {
+  if (!result.ok() && result.reason() != "cancelled" && c) {
     detail.set("reason", Json(result.reason()));
     detail.set("message", Json(result.message()));
     log(*c, source, "sense.failed", s.cfg.name, std::move(detail));
@@ -700,6 +726,7 @@ void Runtime::watcher_loop() {
       auto n = (*stream)->next(ev, static_cast<int>(options_.limits.watch_idle_ms));
       if (!n.ok()) {
         if (n.status().reason() == "timeout") {
+          retry_starting(*c);
           if (saved != *cursor && mono_ms() - saved_at >= 1'000) {
             save_cursor(*cursor);
             saved = *cursor;
@@ -720,7 +747,7 @@ void Runtime::watcher_loop() {
       }
       const Json* seq = j->find("seq");
       if (seq == nullptr || !seq->int_if()) continue;
-      handle_event(*c, *j);
+      if (!handle_event(*c, *j)) break;  // cairnd busy or away: reconnect from the cursor
       cursor = static_cast<std::uint64_t>(*seq->int_if());
       if (mono_ms() - saved_at >= 1'000) {
         save_cursor(*cursor);
@@ -733,16 +760,21 @@ void Runtime::watcher_loop() {
   save_cursor(*cursor);
 }
 
-void Runtime::handle_event(client::Client& c, const Json& event) {
+bool Runtime::handle_event(client::Client& c, const Json& event) {
   const Json* type = event.find("type");
   const Json* subject = event.find("subject");
-  if (type == nullptr || !type->is_string() || subject == nullptr || !subject->is_string()) return;
+  if (type == nullptr || !type->is_string() || subject == nullptr || !subject->is_string()) {
+    return true;
+  }
   const std::string& t = type->as_string();
   if (t == "fact.recorded") {
     const Json* data = event.find("data");
     const Json* kind = data != nullptr ? data->find("kind") : nullptr;
-    if (kind != nullptr && kind->is_string()) on_fact(c, subject->as_string(), kind->as_string());
-    return;
+    if (kind != nullptr && kind->is_string()) {
+      Status st = on_fact(c, subject->as_string(), kind->as_string());
+      if (!st.ok() && transient(st)) return false;  // seen again after a reconnect
+    }
+    return true;
   }
   if (t == "intent.concluded" || t == "intent.dead" || t == "intent.cancelled" ||
       t == "intent.stale" || t == "intent.coalesced") {
@@ -753,9 +785,10 @@ void Runtime::handle_event(client::Client& c, const Json& event) {
     }
     if (ours) end_run(c, subject->as_string(), t);
   }
+  return true;
 }
 
-void Runtime::on_fact(client::Client& c, const std::string& id, const std::string& kind) {
+Status Runtime::on_fact(client::Client& c, const std::string& id, const std::string& kind) {
   std::vector<Sense*> triggered;
   std::vector<const ReflexConfig*> reflexes;
   for (auto& s : senses_) {
@@ -766,12 +799,13 @@ void Runtime::on_fact(client::Client& c, const std::string& id, const std::strin
   for (const ReflexConfig& r : config_.reflexes) {
     if (r.on == kind) reflexes.push_back(&r);
   }
-  if (triggered.empty() && reflexes.empty()) return;
+  if (triggered.empty() && reflexes.empty()) return Status();
   auto fact = c.get_fact(id);
   if (!fact.ok()) {
+    if (transient(fact.status())) return fact.status();
     log(c, "runtime", "fact.unreadable", id,
         JsonObject{{"kind", Json(kind)}, {"message", Json(fact.status().message())}});
-    return;
+    return Status();
   }
   const Json* content_p = fact->find("content");
   const Json content = content_p != nullptr ? *content_p : Json();
@@ -783,8 +817,11 @@ void Runtime::on_fact(client::Client& c, const std::string& id, const std::strin
   {
     std::lock_guard lk(mu_);
     for (Sense* s : triggered) {
+      // Saved when it becomes pending; a newer trigger replacing it in
+      // memory is not worth an fsync each (after a crash the older one runs).
+      const bool first = !s->sched.pending() || s->sched.pending_trigger()->type == "flush";
       s->sched.trigger(t);
-      save_sense(*s);
+      if (first) save_sense(*s);
     }
   }
   if (!triggered.empty()) cv_.notify_all();
@@ -814,8 +851,11 @@ void Runtime::on_fact(client::Client& c, const std::string& id, const std::strin
         std::lock_guard lk(mu_);
         auto it = sense_by_name_.find(r->run_sense);
         if (it != sense_by_name_.end()) {
-          it->second->sched.trigger(std::move(rt));
-          save_sense(*it->second);
+          Sense& target = *it->second;
+          const bool first =
+              !target.sched.pending() || target.sched.pending_trigger()->type == "flush";
+          target.sched.trigger(std::move(rt));
+          if (first) save_sense(target);
         }
       }
       cv_.notify_all();
@@ -823,6 +863,7 @@ void Runtime::on_fact(client::Client& c, const std::string& id, const std::strin
       start_run(c, *r, id);
     }
   }
+  return Status();
 }
 
 void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::string& fact) {
@@ -1009,6 +1050,19 @@ void Runtime::promote_queued(client::Client& c, const std::string& workflow) {
       up.step();
     }
     create_run_intent(c, next);
+  }
+}
+
+void Runtime::retry_starting(client::Client& c) {
+  std::vector<std::int64_t> starting;
+  {
+    std::lock_guard lk(mu_);
+    Stmt q(db_, "SELECT id FROM runs WHERE status = 'starting' ORDER BY id LIMIT 100");
+    while (q.step() == SQLITE_ROW) starting.push_back(q.col_num(0));
+  }
+  for (std::int64_t id : starting) {
+    if (stop_flag_) return;
+    create_run_intent(c, id);
   }
 }
 

@@ -114,13 +114,18 @@ class Runtime {
   // What a run produced: ok, or an error with a class (timeout, exit_status…).
   Status finish_output(Sense& s, client::Client& c, const std::string& out, const Trigger& trigger);
   Status post_pending(Sense& s, client::Client& c);
-  void handle_event(client::Client& c, const Json& event);
-  void on_fact(client::Client& c, const std::string& id, const std::string& kind);
+  // False: the event could not be handled now (cairnd unavailable); the
+  // watcher reconnects from the cursor, which has not moved past it.
+  bool handle_event(client::Client& c, const Json& event);
+  Status on_fact(client::Client& c, const std::string& id, const std::string& kind);
   void start_run(client::Client& c, const ReflexConfig& r, const std::string& fact);
   void create_run_intent(client::Client& c, std::int64_t run_id);
   void end_run(client::Client& c, const std::string& intent, std::string_view state);
   void promote_queued(client::Client& c, const std::string& workflow);
   void reconcile_runs(client::Client& c);
+  // Runs whose intent creation failed transiently ("starting"): tried again
+  // on the watcher's idle ticks (at most 100 per tick).
+  void retry_starting(client::Client& c);
   void log(client::Client& c, std::string_view source, std::string_view type, std::string_view ref,
            Json payload);
   void save_sense(const Sense& s);

@@ -16,6 +16,25 @@ Json Trigger::to_json() const {
   return Json(std::move(o));
 }
 
+std::optional<Trigger> Trigger::from_json(const Json& j) {
+  const Json* type = j.find("type");
+  if (type == nullptr || !type->is_string()) return std::nullopt;
+  Trigger t;
+  t.type = type->as_string();
+  if (const Json* f = j.find("fact"); f != nullptr && f->is_object()) {
+    const Json* id = f->find("id");
+    const Json* kind = f->find("kind");
+    if (id == nullptr || !id->is_string() || kind == nullptr || !kind->is_string()) {
+      return std::nullopt;
+    }
+    t.fact = id->as_string();
+    t.kind = kind->as_string();
+    if (const Json* c = f->find("content")) t.content = *c;
+  }
+  if (const Json* r = j.find("reflex"); r != nullptr && r->is_string()) t.reflex = r->as_string();
+  return t;
+}
+
 SenseSchedule::SenseSchedule(SchedulePolicy policy, std::int64_t now_ms)
     : policy_(policy), interval_due_(now_ms) {}
 

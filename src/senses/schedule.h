@@ -40,6 +40,9 @@ struct Trigger {
   Json content;        // the fact's content (fact, reflex)
   std::string reflex;  // the reflex that ran the sense (reflex)
   Json to_json() const;
+  // The inverse of to_json (runtime.db keeps a pending trigger); nullopt for
+  // anything to_json does not produce.
+  static std::optional<Trigger> from_json(const Json& j);
 };
 
 class SenseSchedule {
@@ -61,6 +64,7 @@ class SenseSchedule {
 
   bool running() const { return running_; }
   bool pending() const { return pending_.has_value(); }
+  const std::optional<Trigger>& pending_trigger() const { return pending_; }
   std::int64_t failures() const { return failures_; }
   std::int64_t coalesced() const { return coalesced_; }
   std::int64_t runs() const { return runs_; }

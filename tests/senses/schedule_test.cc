@@ -136,3 +136,25 @@ TEST(Schedule, TriggerJsonCarriesTheFact) {
 
 }  // namespace
 }  // namespace cairn::senses
+
+namespace cairn::senses {
+namespace {
+
+TEST(Schedule, ATriggerRoundTripsThroughJson) {
+  Trigger t;
+  t.type = "reflex";
+  t.fact = "f9";
+  t.kind = "signal.disk";
+  t.content = Json(JsonObject{{"level", Json("full")}});
+  t.reflex = "disk-full";
+  auto back = Trigger::from_json(t.to_json());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(to_json(back->to_json()), to_json(t.to_json()));
+  EXPECT_FALSE(Trigger::from_json(Json(JsonObject{{"fact", Json(1)}})).has_value());
+  EXPECT_FALSE(Trigger::from_json(Json(JsonObject{{"type", Json("fact")},
+                                                  {"fact", Json(JsonObject{{"id", Json(1)}})}}))
+                   .has_value());
+}
+
+}  // namespace
+}  // namespace cairn::senses
