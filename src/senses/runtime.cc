@@ -1111,6 +1111,43 @@ Json Runtime::runs_json(std::string_view workflow, std::size_t limit) const {
   return runs_from(db_, workflow, std::min(limit, options_.limits.runs_listed_max));
 }
 
+std::string Runtime::metrics_text() const {
+  std::lock_guard lk(mu_);
+  if (db_ == nullptr) return {};
+  std::string running;
+  std::string failures;
+  std::string runs;
+  Stmt q(db_, "SELECT name, running, failures, runs FROM senses ORDER BY name");
+  while (q.step() == SQLITE_ROW) {
+    const std::string label = "{sense=\"" + q.col_text(0) + "\"} ";
+    running += "cairn_sense_running" + label + std::to_string(q.col_num(1)) + "\n";
+    failures += "cairn_sense_failures" + label + std::to_string(q.col_num(2)) + "\n";
+    runs += "cairn_sense_runs_total" + label + std::to_string(q.col_num(3)) + "\n";
+  }
+  std::map<std::pair<std::string, std::string>, std::int64_t> counts;
+  Stmt w(db_, "SELECT workflow, status, count(*) FROM runs GROUP BY workflow, status");
+  while (w.step() == SQLITE_ROW) {
+    counts[{w.col_text(0), public_status(w.col_text(1))}] += w.col_num(2);
+  }
+  std::string wf;
+  for (const auto& [key, n] : counts) {
+    wf += "cairn_workflow_runs{workflow=\"" + key.first + "\",status=\"" + key.second + "\"} " +
+          std::to_string(n) + "\n";
+  }
+  return "# HELP cairn_sense_running 1 while a run of the sense is going.\n"
+         "# TYPE cairn_sense_running gauge\n" +
+         running +
+         "# HELP cairn_sense_failures Failed runs of the sense in a row (0: healthy).\n"
+         "# TYPE cairn_sense_failures gauge\n" +
+         failures +
+         "# HELP cairn_sense_runs_total Runs of the sense since the runtime started.\n"
+         "# TYPE cairn_sense_runs_total counter\n" +
+         runs +
+         "# HELP cairn_workflow_runs Workflow runs kept in runtime.db, by status.\n"
+         "# TYPE cairn_workflow_runs gauge\n" +
+         wf;
+}
+
 Result<Json> Runtime::read_status(const std::string& data_dir) {
   CAIRN_ASSIGN_OR_RETURN(sqlite3 * db, open_db(runtime_db_path(data_dir), true));
   Json j = status_from(db);

@@ -98,6 +98,12 @@ class Runtime {
   // {"runs": [...]} newest first; `workflow` empty: all.
   Json runs_json(std::string_view workflow, std::size_t limit) const;
 
+  // Prometheus text for cairnd's GET /metrics: per sense cairn_sense_running,
+  // cairn_sense_failures (in a row), cairn_sense_runs_total, and
+  // cairn_workflow_runs{workflow,status} (runs kept in runtime.db). Labels
+  // are configured names, so the series are bounded by the config limits.
+  std::string metrics_text() const;
+
   // The same two documents from a runtime.db on disk (read-only), for
   // `cairn senses status --data DIR` beside a runtime in another process.
   static Result<Json> read_status(const std::string& data_dir);

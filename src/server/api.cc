@@ -411,6 +411,7 @@ Planned Api::plan(const HttpRequest& req) {
     if (Status s = read_guard({}); !s.ok()) return fail(std::move(s));
     HttpResponse r;
     r.body = metrics_.render();
+    if (runtime_) r.body += runtime_->metrics_text();
     r.content_type = "text/plain; version=0.0.4";
     out.action = std::move(r);
     return out;

@@ -331,6 +331,10 @@ reflexes:
   fact("deploy.request", R"({"v":3})");
   ASSERT_TRUE(eventually([&] { return run_statuses("deploy") == "started,dropped,dropped"; }))
       << run_statuses("deploy");
+  EXPECT_NE(
+      get("/metrics").body.find("cairn_workflow_runs{workflow=\"deploy\",status=\"dropped\"} 2"),
+      std::string::npos)
+      << get("/metrics").body;
   // Each drop is a log record (posted right after the run's status is saved).
   EXPECT_TRUE(eventually([&] { return logs("workflow.deploy").size() == 2; }))
       << logs("workflow.deploy").size();
@@ -428,6 +432,9 @@ senses:
   }
   EXPECT_TRUE(logs("sense.hangs")[0].find("payload")->find("killed_after_grace")->as_bool())
       << "it ignored SIGTERM: SIGKILL after the grace period";
+  const std::string metrics = get("/metrics").body;
+  EXPECT_NE(metrics.find("cairn_sense_failures{sense=\"exits\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cairn_sense_running{sense=\"exits\"} 0"), std::string::npos) << metrics;
   const Json exits = logs("sense.exits")[0];
   EXPECT_EQ(num(*exits.find("payload"), "exit_code"), 3);
   EXPECT_EQ(str(*exits.find("payload"), "stderr"), "oops\n");
