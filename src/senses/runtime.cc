@@ -50,6 +50,31 @@ CREATE INDEX IF NOT EXISTS runs_by_intent ON runs(intent);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
+// At most `max` bytes of `raw` as valid UTF-8 (what a log record may carry):
+// an invalid byte becomes U+FFFD, a sequence cut by `max` is dropped.
+std::string utf8_text(std::string_view raw, std::size_t max) {
+  std::string out;
+  const std::string_view in = raw.substr(0, max);
+  for (std::size_t i = 0; i < in.size();) {
+    const auto b = static_cast<unsigned char>(in[i]);
+    const std::size_t len = b < 0x80           ? 1
+                            : (b >> 5) == 0x6  ? 2
+                            : (b >> 4) == 0xE  ? 3
+                            : (b >> 3) == 0x1E ? 4
+                                               : 0;
+    if (len != 0 && i + len <= in.size() && is_valid_utf8(in.substr(i, len))) {
+      out.append(in.substr(i, len));
+      i += len;
+    } else if (len != 0 && i + len > in.size() && raw.size() > max) {
+      break;  // cut by the limit
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 // A run that only posts the signal a failure or a crash left pending.
 Trigger flush_trigger() {
   Trigger t;
@@ -261,6 +286,26 @@ Result<std::unique_ptr<client::Client>> Runtime::make_client() const {
 Status Runtime::start() {
   std::unique_lock lk(mu_);
   if (started_) return Status();
+  Status st = start_locked();
+  if (!st.ok()) {
+    // Nothing half-started stays behind: no open database, no senses.
+    sqlite3_close(db_);
+    db_ = nullptr;
+    senses_.clear();
+    sense_by_name_.clear();
+    workflow_by_name_.clear();
+    return st;
+  }
+  started_ = true;
+  stopping_ = false;
+  stop_flag_ = false;
+  lk.unlock();
+  watcher_ = std::thread([this] { watcher_loop(); });
+  scheduler_ = std::thread([this] { scheduler_loop(); });
+  return Status();
+}
+
+Status Runtime::start_locked() {
   const std::filesystem::path dir = std::filesystem::path(options_.data_dir) / "senses";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -342,12 +387,6 @@ Status Runtime::start() {
       if (ins.step() != SQLITE_DONE) return db_error(db_, "saving the watch cursor");
     }
   }
-  started_ = true;
-  stopping_ = false;
-  stop_flag_ = false;
-  lk.unlock();
-  watcher_ = std::thread([this] { watcher_loop(); });
-  scheduler_ = std::thread([this] { scheduler_loop(); });
   return Status();
 }
 
@@ -515,7 +554,7 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     ProcessResult pr = run_process(spec, &s.cancel);
     detail.set("duration_ms", Json(pr.duration_ms));
     if (!pr.err.empty()) {
-      detail.set("stderr", Json(pr.err.substr(0, options_.limits.stderr_log_bytes_max)));
+      detail.set("stderr", Json(utf8_text(pr.err, options_.limits.stderr_log_bytes_max)));
     }
     switch (pr.end) {
       case End::kExited:

@@ -114,6 +114,8 @@ class Runtime {
   struct Sense;
   struct Workflow;
 
+  // start() under mu_: the database, the senses, the cursor.
+  Status start_locked();
   void scheduler_loop();
   void watcher_loop();
   void run_sense(Sense& s, Trigger trigger);

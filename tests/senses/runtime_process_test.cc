@@ -392,7 +392,7 @@ TEST_F(Observe, FailuresBecomeLogRecordsNeverSignalsAndTheSenseShowsFailing) {
   config(R"(
 senses:
   exits:
-    command: "echo partial; echo oops >&2; exit 3"
+    command: "echo partial; echo oops >&2; printf '\\377\\n' >&2; exit 3"
     on: [poke]
   garbage:
     command: "echo '{not json'"
@@ -437,7 +437,8 @@ senses:
   EXPECT_NE(metrics.find("cairn_sense_running{sense=\"exits\"} 0"), std::string::npos) << metrics;
   const Json exits = logs("sense.exits")[0];
   EXPECT_EQ(num(*exits.find("payload"), "exit_code"), 3);
-  EXPECT_EQ(str(*exits.find("payload"), "stderr"), "oops\n");
+  EXPECT_EQ(str(*exits.find("payload"), "stderr"), "oops\n\xEF\xBF\xBD\n")
+      << "stderr that is not UTF-8 is quoted with U+FFFD, not dropped";
   // The CLI shows the same.
   const auto [rc, out] =
       run_cmd(std::string(CAIRN_CLI_PATH) + " --url http://127.0.0.1:" + std::to_string(port_) +
