@@ -79,6 +79,7 @@ class Observe : public ::testing::Test {
   void script(const std::string& name, const std::string& text) {
     write_file(dir_ + "/" + name, text);
   }
+  void slow_sense(const std::string& seconds);
   void start(std::vector<std::string> extra_env = {}) {
     proc_ = std::make_unique<CairndProcess>(
         CAIRND_PATH, dir_ + "/data", dir_ + "/cairnd.log",
@@ -241,17 +242,24 @@ reflexes:
   EXPECT_EQ(str(s, "last_signal"), sig2);
 }
 
-TEST_F(Observe, TriggersDuringARunCoalesceIntoOneMoreRun) {
-  // Each run records the trigger it served in the sense's own database.
+// slow.py: records the trigger it serves (the fact's content.i) in its own
+// database, then sleeps `seconds` and prints null.
+void Observe::slow_sense(const std::string& seconds) {
   script("slow.py", R"PY(import json, sqlite3, os, sys, time
 inp = json.load(sys.stdin)
 db = sqlite3.connect(os.environ["CAIRN_SENSE_DB"])
 db.execute("CREATE TABLE IF NOT EXISTS runs(fact TEXT)")
 db.execute("INSERT INTO runs VALUES(?)", (inp["trigger"]["fact"]["content"]["i"],))
 db.commit()
-time.sleep(0.8)
+time.sleep()PY" + seconds +
+                        R"PY()
 print("null")
 )PY");
+}
+
+TEST_F(Observe, TriggersDuringARunCoalesceIntoOneMoreRun) {
+  // Each run records the trigger it served in the sense's own database.
+  slow_sense("0.8");
   config(R"(
 senses:
   slow:
@@ -275,15 +283,7 @@ senses:
 }
 
 TEST_F(Observe, ATriggerPendingAtShutdownRunsAfterTheRestart) {
-  script("slow.py", R"PY(import json, sqlite3, os, sys, time
-inp = json.load(sys.stdin)
-db = sqlite3.connect(os.environ["CAIRN_SENSE_DB"])
-db.execute("CREATE TABLE IF NOT EXISTS runs(fact TEXT)")
-db.execute("INSERT INTO runs VALUES(?)", (inp["trigger"]["fact"]["content"]["i"],))
-db.commit()
-time.sleep(30)
-print("null")
-)PY");
+  slow_sense("30");
   config(R"(
 senses:
   slow:
