@@ -223,6 +223,10 @@ struct Runtime::Sense {
   std::atomic<bool> cancel{false};
   std::thread thread;
   bool done = false;  // its run thread has ended and may be joined
+  // A signal a crash left pending is posted on its own (in the sense's thread
+  // slot, so never beside a run) from this mono time; unset: nothing to do.
+  std::optional<std::int64_t> post_due_at;
+  std::int64_t post_retry_ms = 0;  // the wait after a failed attempt
 };
 
 Runtime::Runtime(ObserveConfig config, RuntimeOptions options)
@@ -278,7 +282,14 @@ Status Runtime::start() {
       s->state = parse_or_null(q.col_text(0));
       s->last_signal_id = q.col_text(1);
       s->last_signal = parse_or_null(q.col_text(2));
-      if (!q.col_null(3)) s->pending = parse_or_null(q.col_text(3));
+      if (!q.col_null(3)) {
+        s->pending = parse_or_null(q.col_text(3));
+        if (s->pending->is_null()) {
+          s->pending.reset();
+        } else {
+          s->post_due_at = now;
+        }
+      }
     }
     sense_by_name_[sc.name] = s.get();
     senses_.push_back(std::move(s));
@@ -422,6 +433,20 @@ void Runtime::scheduler_loop() {
     }
     const std::int64_t now = mono_ms();
     std::optional<std::int64_t> wake;
+    // Signals a crash left pending go first, each on its own: a sense that
+    // runs only on triggers may not run again for a long time.
+    for (auto& s : senses_) {
+      if (!s->post_due_at) continue;
+      if (*s->post_due_at > now) {
+        wake = wake ? std::min(*wake, *s->post_due_at) : *s->post_due_at;
+        continue;
+      }
+      if (running_ >= options_.limits.runs_at_once_max || s->thread.joinable()) continue;
+      s->post_due_at.reset();
+      ++running_;
+      Sense* sp = s.get();
+      s->thread = std::thread([this, sp] { post_left_pending(*sp); });
+    }
     for (auto& s : senses_) {
       const auto at = s->sched.next_run_at();
       if (!at) continue;
@@ -431,6 +456,7 @@ void Runtime::scheduler_loop() {
       }
       if (running_ >= options_.limits.runs_at_once_max || s->thread.joinable()) continue;
       Trigger t = s->sched.start(now);
+      s->post_due_at.reset();  // the run posts a pending signal first
       ++running_;
       s->last_run_at = wall_ms();
       save_sense(*s);
@@ -547,6 +573,41 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     log(*c, source, "sense.failed", s.cfg.name, std::move(detail));
   } else if (!result.ok() && options_.local_log) {
     options_.local_log("error", "sense " + s.cfg.name + ": " + result.message());
+  }
+  {
+    std::lock_guard lk(mu_);
+    s.done = true;
+  }
+  cv_.notify_all();
+}
+
+void Runtime::post_left_pending(Sense& s) {
+  auto cr = make_client();
+  Status result = cr.ok() ? post_pending(s, **cr) : cr.status();
+  {
+    std::lock_guard lk(mu_);
+    if (!result.ok() && s.pending && !stopping_) {
+      // Not acknowledged (cairnd unreachable, or not answering yet): again
+      // later, unless a run of the sense comes first and posts it itself.
+      s.post_retry_ms =
+          std::clamp<std::int64_t>(s.post_retry_ms * 2, 100, options_.limits.reconnect_max_ms);
+      s.post_due_at = mono_ms() + s.post_retry_ms;
+    } else {
+      s.post_retry_ms = 0;
+    }
+    --running_;
+  }
+  if (!result.ok() && cr.ok() && !transient(result)) {
+    // cairnd refused it for good (post_pending dropped it): a failure of the
+    // sense, like a refusal after a run.
+    log(**cr, "sense." + s.cfg.name, "sense.failed", s.cfg.name,
+        JsonObject{{"trigger", Json("pending")},
+                   {"reason", Json(result.reason())},
+                   {"message", Json(result.message())}});
+  } else if (!result.ok() && options_.local_log) {
+    options_.local_log(
+        "warn",
+        "sense " + s.cfg.name + ": the signal left pending is not posted yet: " + result.message());
   }
   {
     std::lock_guard lk(mu_);

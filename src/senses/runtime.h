@@ -10,8 +10,11 @@
 //       a sense's state and its newest signal. A run that produces a signal
 //       first commits {state, pending_signal} in one transaction, then posts
 //       the fact, then commits {last_signal, pending_signal = null}; a
-//       pending signal left by a crash is posted before the sense runs again
-//       (facts are content-addressed, so posting it twice records it once).
+//       pending signal left by a crash is posted first thing after start, on
+//       its own (not waiting for the sense's next run, which may be far off
+//       for a sense run only by triggers), and in any case before the sense
+//       runs again (facts are content-addressed, so posting it twice records
+//       it once).
 //   runs(id, workflow, reflex, trigger_fact, intent, status, …)
 //       workflow runs, unique per (workflow, reflex, trigger fact), so an
 //       event seen twice starts one run; the intent id is derived from that
@@ -84,8 +87,8 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Opens runtime.db, posts signals a crash left pending, reconciles the
-  // workflow runs with their intents and starts the threads.
+  // Opens runtime.db and starts the threads, which first post signals a
+  // crash left pending and reconcile the workflow runs with their intents.
   Status start();
   // Stops the threads; running senses are ended like a timeout (SIGTERM,
   // grace, SIGKILL). Idempotent; any thread.
@@ -114,6 +117,8 @@ class Runtime {
   // What a run produced: ok, or an error with a class (timeout, exit_status…).
   Status finish_output(Sense& s, client::Client& c, const std::string& out, const Trigger& trigger);
   Status post_pending(Sense& s, client::Client& c);
+  // The thread that posts a signal a crash left pending, without a run.
+  void post_left_pending(Sense& s);
   void handle_event(client::Client& c, const Json& event);
   void on_fact(client::Client& c, const std::string& id, const std::string& kind);
   void start_run(client::Client& c, const ReflexConfig& r, const std::string& fact);
