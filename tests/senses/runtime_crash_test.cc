@@ -10,11 +10,15 @@
 //     1000: every run starts at once) and a reflex `dropper` starting workflow
 //     `wd` (concurrency 1, overflow: drop);
 //   - an agent thread that claims and concludes the intents of both.
-// Two hosts of the runtime are killed:
-//   - InsideCairnd: cairnd itself (senses: in its cairn.yaml) — SIGKILL,
-//     restart on the same data directory (a new port each time);
-//   - BesideCairnd: `cairn senses run --url ...` — SIGKILL while cairnd stays up.
-// After the cycles, the host restarts once more with `counter` on `on:` only
+// Three ways to be killed (SIGKILL, then a restart on the same data directory):
+//   - InsideCairnd: cairnd runs the runtime (senses: in its cairn.yaml) and is
+//     killed (a new port each start);
+//   - BesideCairnd: `cairn senses run --url ...` runs it and is killed while
+//     cairnd stays up;
+//   - CairndKilledUnderARuntimeBesideIt: `cairn senses run` stays up and cairnd
+//     is killed under it (cairnd comes back on the same port); at the end the
+//     runtime reloads its file on SIGHUP.
+// After the cycles, the runtime restarts once more with `counter` on `on:` only
 // (no interval: nothing new is signalled), the system settles, and the test
 // checks:
 //   A. the signal facts of `counter` are n = 1..M, each exactly once; signal 1
