@@ -332,7 +332,10 @@ Status Runtime::start_locked() {
       s->state = parse_or_null(q.col_text(0));
       s->last_signal_id = q.col_text(1);
       s->last_signal = parse_or_null(q.col_text(2));
-      if (!q.col_null(3)) s->pending = parse_or_null(q.col_text(3));
+      if (!q.col_null(3)) {
+        s->pending = parse_or_null(q.col_text(3));
+        if (s->pending->is_null()) s->pending.reset();
+      }
       // A trigger that had not run yet when the runtime stopped still runs.
       if (!q.col_null(4)) {
         if (auto t = Trigger::from_json(parse_or_null(q.col_text(4)))) s->sched.trigger(*t);
@@ -921,11 +924,24 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
   {
     std::lock_guard lk(mu_);
     const std::int64_t now = wall_ms();
+    // One transaction: the run's row and its status (and the queued runs it
+    // pushes out) are committed together. A crash after the row alone would
+    // leave it "new" for good — the event seen again finds the row and stops.
+    if (!exec(db_, "BEGIN IMMEDIATE").ok()) {
+      if (options_.local_log) {
+        options_.local_log(
+            "error", "runtime.db: cannot record a run of " + w->name + ": " + sqlite3_errmsg(db_));
+      }
+      return;
+    }
     Stmt ins(db_,
              "INSERT INTO runs(workflow, reflex, trigger_fact, intent, status, detail, created_at, "
              "updated_at) VALUES(?1,?2,?3,?4,'new','',?5,?5) ON CONFLICT DO NOTHING");
     ins.text(1, w->name).text(2, r.name).text(3, fact).text(4, intent).num(5, now);
-    if (ins.step() != SQLITE_DONE || sqlite3_changes(db_) == 0) return;  // seen before
+    if (ins.step() != SQLITE_DONE || sqlite3_changes(db_) == 0) {  // seen before
+      (void)exec(db_, "ROLLBACK");
+      return;
+    }
     run_id = sqlite3_last_insert_rowid(db_);
     auto count = [&](const char* st) {
       Stmt q(db_, "SELECT count(*) FROM runs WHERE workflow = ?1 AND status = ?2");
@@ -969,6 +985,14 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
                "AND status IN ('completed', 'failed', 'crashed', 'interrupted', 'dropped')");
     prune.num(1, kFinishedRunsKept);
     prune.step();
+    if (Status st = exec(db_, "COMMIT"); !st.ok()) {
+      (void)exec(db_, "ROLLBACK");
+      if (options_.local_log) {
+        options_.local_log("error",
+                           "runtime.db: cannot record a run of " + w->name + ": " + st.message());
+      }
+      return;
+    }
   }
   for (std::int64_t d : dropped) {
     log(c, source, "run.dropped", std::to_string(d),
@@ -1110,6 +1134,11 @@ void Runtime::reconcile_runs(client::Client& c) {
   std::vector<std::int64_t> starting;
   {
     std::lock_guard lk(mu_);
+    // A run whose status was never decided (a crash inside start_run before
+    // it recorded row and status in one transaction) waits in the queue: it
+    // starts as soon as its workflow's concurrency allows.
+    Stmt undecided(db_, "UPDATE runs SET status = 'queued' WHERE status = 'new'");
+    undecided.step();
     Stmt q(db_, "SELECT id, intent, status FROM runs WHERE status IN ('starting', 'started')");
     while (q.step() == SQLITE_ROW) {
       if (q.col_text(2) == "started") {

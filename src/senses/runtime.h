@@ -10,7 +10,10 @@
 //       a sense's state and its newest signal. A run that produces a signal
 //       first commits {state, pending_signal} in one transaction, then posts
 //       the fact, then commits {last_signal, pending_signal = null}; a
-//       pending signal left by a crash is posted before the sense runs again
+//       pending signal left by a crash (or not acknowledged) is posted by a
+//       "flush" run that only posts — at start, and after a failed post's
+//       backoff — not waiting for the sense's next run, which may be far off
+//       for a sense run only by triggers; a run posts it first in any case
 //       (facts are content-addressed, so posting it twice records it once).
 //   runs(id, workflow, reflex, trigger_fact, intent, status, …)
 //       workflow runs, unique per (workflow, reflex, trigger fact), so an
@@ -84,8 +87,8 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Opens runtime.db, posts signals a crash left pending, reconciles the
-  // workflow runs with their intents and starts the threads.
+  // Opens runtime.db and starts the threads, which first post signals a
+  // crash left pending and reconcile the workflow runs with their intents.
   Status start();
   // Stops the threads; running senses are ended like a timeout (SIGTERM,
   // grace, SIGKILL). Idempotent; any thread.

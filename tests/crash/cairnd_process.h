@@ -26,7 +26,8 @@ class CairndProcess {
  public:
   // `log_path` receives the server's stderr (JSON log lines), appended.
   // `extra_args` follow the data directory and listen address (e.g. --store;
-  // a --log-level there replaces the default `warn`). `extra_env` entries
+  // a --log-level there replaces the default `warn`, a --listen the default
+  // 127.0.0.1:0, which picks a free port each start). `extra_env` entries
   // (KEY=VALUE) are added to the inherited environment.
   CairndProcess(std::string binary, std::string data_dir, std::string log_path,
                 std::vector<std::string> extra_args = {}, std::vector<std::string> extra_env = {})
@@ -54,8 +55,10 @@ class CairndProcess {
     if (log_fd < 0) return "cannot open " + log_path_;
     // Everything the child needs is prepared before fork (only async-signal-safe
     // calls happen between fork and exec).
-    std::vector<const char*> argv = {"cairnd", "--data", data_dir_.c_str(), "--listen",
-                                     "127.0.0.1:0"};
+    std::vector<const char*> argv = {"cairnd", "--data", data_dir_.c_str()};
+    if (std::find(extra_args_.begin(), extra_args_.end(), "--listen") == extra_args_.end()) {
+      argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+    }
     if (std::find(extra_args_.begin(), extra_args_.end(), "--log-level") == extra_args_.end()) {
       argv.insert(argv.end(), {"--log-level", "warn"});
     }
