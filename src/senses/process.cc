@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +23,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -124,6 +128,7 @@ struct ChildPlan {
   const char* cwd = nullptr;       // null: inherit
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, error_fd = -1;
   int fd_limit = 0;  // for the fallback when close_range is missing
+  pid_t parent = 0;  // the forking process
 };
 
 // The exec candidates for argv0: itself when it names a path, else each
@@ -158,6 +163,9 @@ std::vector<std::string> exec_candidates(const std::string& argv0,
 // Runs in the forked child: async-signal-safe calls only.
 [[noreturn]] void child_main(const ChildPlan& p) {
   if (::setpgid(0, 0) != 0) child_fail(p, kStageSetpgid, errno);
+  // Should cairnd die without ending the run (SIGKILL), the sense dies with
+  // it; what it forked is swept at the next start (kill_leftovers).
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != p.parent) ::_exit(127);
   // Every signal at its default (an ignored one would survive the exec) and
   // none blocked (the calling thread blocks SIGPIPE, cairnd may block more).
   struct sigaction dfl {};
@@ -456,6 +464,7 @@ ProcessResult run_process(const ProcessSpec& spec, const std::atomic<bool>* canc
   for (const std::string& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
   plan.envp.push_back(nullptr);
   plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  plan.parent = ::getpid();
   rlimit nofile{};
   plan.fd_limit = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (1u << 20)
                       ? static_cast<int>(nofile.rlim_cur)
@@ -534,6 +543,33 @@ ProcessResult run_process(const ProcessSpec& spec, const std::atomic<bool>* canc
   run.wait(r);
   r.duration_ms = elapsed_ms(start);
   return r;
+}
+
+std::size_t kill_leftovers(const std::string& env_entry) {
+  std::size_t killed = 0;
+  std::error_code ec;
+  const pid_t self = ::getpid();
+  for (const auto& d : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = d.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    if (pid == self) continue;
+    std::ifstream in(d.path() / "environ", std::ios::binary);
+    if (!in) continue;  // gone, or not ours to read
+    const std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool match = false;
+    for (std::size_t at = 0; at < env.size() && !match;) {
+      const std::size_t end = std::min(env.find('\0', at), env.size());
+      match = std::string_view(env).substr(at, end - at) == env_entry;
+      at = end + 1;
+    }
+    if (!match) continue;
+    const pid_t pgid = ::getpgid(pid);
+    if (pgid > 1 && pgid != ::getpgid(0)) ::kill(-pgid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    ++killed;
+  }
+  return killed;
 }
 
 }  // namespace cairn::senses

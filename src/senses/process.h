@@ -94,6 +94,14 @@ std::string_view end_name(End e);
 // child starts with every signal at its default and none blocked.
 ProcessResult run_process(const ProcessSpec& spec, const std::atomic<bool>* cancel = nullptr);
 
+// SIGKILLs every process (and its process group) whose environment holds
+// exactly `env_entry` (e.g. "CAIRN_SENSE_DB=/data/senses/disk.db"): what a
+// sense left running when its runtime died without ending the run (SIGKILL,
+// power cut — the sense itself dies with the runtime, PR_SET_PDEATHSIG, but
+// not what it forked). Only processes this user may read are seen. Returns
+// how many matched.
+std::size_t kill_leftovers(const std::string& env_entry);
+
 inline constexpr int kCancelPollMs = 50;
 
 }  // namespace cairn::senses

@@ -324,6 +324,12 @@ Status Runtime::start_locked() {
     p.backoff_max_ms = options_.limits.backoff_max_ms;
     auto s = std::make_unique<Sense>(sc, p, now);
     s->db_path = (dir / (sc.name + ".db")).string();
+    // What a run left behind when this runtime's predecessor was killed.
+    if (const std::size_t n = kill_leftovers("CAIRN_SENSE_DB=" + s->db_path);
+        n > 0 && options_.local_log) {
+      options_.local_log("warn", "sense " + sc.name + ": killed " + std::to_string(n) +
+                                     " processes a killed runtime left running");
+    }
     Stmt q(db_,
            "SELECT state, last_signal_id, last_signal, pending_signal, pending_trigger FROM senses "
            "WHERE name = ?");

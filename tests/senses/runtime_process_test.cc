@@ -313,6 +313,46 @@ senses:
   EXPECT_TRUE(logs("sense.slow").empty()) << "a run ended by shutdown is not a failure";
 }
 
+// True when `pid` no longer runs (gone, or a zombie nobody reaped yet).
+bool process_gone(const std::string& pid) {
+  const std::string stat = read_all("/proc/" + pid + "/stat");
+  if (stat.empty()) return true;
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+TEST_F(Observe, NothingASenseStartedOutlivesAKilledCairnd) {
+  // The sense forks a grandchild, and both record their pids and sleep.
+  config(R"(
+senses:
+  stuck:
+    command: "sleep 60 & echo $! > grandchild.pid; echo $$ > leader.pid; sleep 60"
+    on: [go]
+    timeout: 1h
+)");
+  start();
+  fact("go", "{}");
+  ASSERT_TRUE(eventually([&] {
+    return !read_all(dir_ + "/leader.pid").empty() && !read_all(dir_ + "/grandchild.pid").empty();
+  }));
+  auto pid_in = [&](const std::string& f) {
+    std::string p = read_all(dir_ + "/" + f);
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    return p;
+  };
+  const std::string leader = pid_in("leader.pid");
+  const std::string grandchild = pid_in("grandchild.pid");
+  ASSERT_FALSE(process_gone(leader));
+  ASSERT_FALSE(process_gone(grandchild));
+  ASSERT_EQ(proc_->kill9(), "");
+  EXPECT_TRUE(eventually([&] { return process_gone(leader); }))
+      << "the sense dies with the cairnd that ran it";
+  // What it forked may still run now; the next start sweeps it.
+  start();
+  EXPECT_TRUE(eventually([&] { return process_gone(grandchild); }))
+      << "the next start kills what a killed run left behind";
+}
+
 TEST_F(Observe, WorkflowOverflowDropRefusesRunsBeyondConcurrency) {
   config(R"(
 workflows:
