@@ -8,12 +8,17 @@
 #   make wasm-test      cross-build the pure layers + tests for wasm32-wasi
 #                       (build-wasm/) and run them under Node's WASI
 #   make bench          build and run build/bin/cairn_bench, then `make bench-http`
+#                       and `make bench-senses`
 #   make bench-http     cairnd over HTTP (on SQLite; on PostgreSQL with 1 and 3
 #                       nodes) vs a PostgreSQL SKIP LOCKED queue (64 agents), and
 #                       restart time with 1M intents, and claim→conclude with
 #                       lane budgets on vs off (bench/run-http-bench;
 #                       HTTP_BENCH_ONLY=pg: the PostgreSQL part only;
 #                       HTTP_BENCH_ONLY=planner: the lane budgets part only)
+#   make bench-senses   the observation runtime inside cairnd: sense, reflex and
+#                       chain latency, a burst of reflex firings, an idle
+#                       runtime's cost to cairnd, log appends and archival
+#                       (build/bin/cairn-senses-bench; ~1 min; SENSES_BENCH_ARGS)
 #   make sim            run the deterministic simulator over SIM_SEEDS seeds
 #                       (SIM_STEPS fault events each) on $(JOBS) processes
 #   make soak           the crash test (kill -9 cairnd under concurrent writers,
@@ -42,7 +47,8 @@ FORMAT_DIRS := src tests bench apps
 
 CTEST_ARGS := --output-on-failure -j $(JOBS)
 
-.PHONY: all build test native-test asan-test wasm-test wasm-build bench bench-http sim soak run \
+.PHONY: all build test native-test asan-test wasm-test wasm-build bench bench-http bench-senses sim \
+        soak run \
         demo deps format format-check clean spec-lint
 
 all: build
@@ -122,6 +128,7 @@ bench: build
 	@test -x $(BUILD_DIR)/bin/cairn_bench || { echo "no cairn_bench yet (bench/*_bench.cc)"; exit 1; }
 	$(BUILD_DIR)/bin/cairn_bench
 	$(MAKE) --no-print-directory bench-http
+	$(MAKE) --no-print-directory bench-senses
 
 # End to end: the real cairnd (on SQLite; on PostgreSQL, one node and several)
 # under 64 HTTP agents and a PostgreSQL queue on the server the script starts,
@@ -129,6 +136,15 @@ bench: build
 # build/bench-http.txt. Knobs: see bench/run-http-bench.
 bench-http: build
 	BUILD_DIR=$(BUILD_DIR) bench/run-http-bench
+
+# The observation runtime inside the real cairnd (bench/senses_load.cc, see
+# docs/benchmarks.md): temporary directories under BENCH_TMP (/var/tmp), output
+# also in build/bench-senses.txt. SENSES_BENCH_ARGS adds options (--reps,
+# --burst, --rounds, --only latency,burst, ...; listed at the top of the file).
+BENCH_TMP ?= /var/tmp
+bench-senses: build
+	set -o pipefail; $(BUILD_DIR)/bin/cairn-senses-bench --cairnd $(BUILD_DIR)/bin/cairnd \
+	  --tmp $(BENCH_TMP) $(SENSES_BENCH_ARGS) | tee $(BUILD_DIR)/bench-senses.txt
 
 # The simulator over many seeds, split across $(JOBS) processes; each part's
 # output is in build/sim/. Fails when any seed finds a violation.
