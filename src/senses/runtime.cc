@@ -139,23 +139,6 @@ Status exec(sqlite3* db, const char* sql) {
   return Status();
 }
 
-// One write transaction on runtime.db for a scope: the statements inside
-// commit together (one fsync) or not at all. If BEGIN fails the statements
-// run one by one, as without it.
-class Transaction {
- public:
-  explicit Transaction(sqlite3* db) : db_(db), open_(exec(db, "BEGIN IMMEDIATE").ok()) {}
-  ~Transaction() {
-    if (open_ && !exec(db_, "COMMIT").ok()) exec(db_, "ROLLBACK").ignore();
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-
- private:
-  sqlite3* db_;
-  bool open_;
-};
-
 Json parse_or_null(const std::string& text) {
   if (text.empty()) return Json();
   auto j = parse_json(text);
@@ -946,15 +929,11 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
   std::vector<std::int64_t> dropped;
   {
     std::lock_guard lk(mu_);
-    // The run's row, its status and the queue's drops in one transaction: a
-    // crash leaves all of it or none (never a run stuck in 'new', which would
-    // block the fact's run for good), and it costs one fsync instead of one
-    // per statement.
-    Transaction txn(db_);
     const std::int64_t now = wall_ms();
-    // One transaction: the run's row and its status (and the queued runs it
-    // pushes out) are committed together. A crash after the row alone would
-    // leave it "new" for good — the event seen again finds the row and stops.
+    // One transaction: the run's row, its status and the queued runs it
+    // pushes out are committed together (one fsync). A crash after the row
+    // alone would leave it "new" for good — the event seen again finds the
+    // row and stops.
     if (!exec(db_, "BEGIN IMMEDIATE").ok()) {
       if (options_.local_log) {
         options_.local_log(
