@@ -88,6 +88,7 @@ constexpr std::string_view kCreator = "senses";
 
 // Finished runs kept in runtime.db (the oldest beyond it are deleted).
 constexpr std::int64_t kFinishedRunsKept = 10'000;
+constexpr std::int64_t kPruneEveryRuns = 100;
 
 // A prepared statement that finalizes itself.
 class Stmt {
@@ -986,12 +987,16 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
     Stmt up(db_, "UPDATE runs SET status = ?2, detail = ?3 WHERE id = ?1");
     up.num(1, run_id).text(2, status).text(3, detail);
     up.step();
-    Stmt prune(db_,
-               "DELETE FROM runs WHERE id <= (SELECT id FROM runs WHERE status IN ('completed', "
-               "'failed', 'crashed', 'interrupted', 'dropped') ORDER BY id DESC LIMIT 1 OFFSET ?1) "
-               "AND status IN ('completed', 'failed', 'crashed', 'interrupted', 'dropped')");
-    prune.num(1, kFinishedRunsKept);
-    prune.step();
+    // Finished runs beyond the newest kFinishedRunsKept go, checked every
+    // kPruneEveryRuns runs (the query scans the table).
+    if (run_id % kPruneEveryRuns == 0) {
+      Stmt prune(db_,
+                 "DELETE FROM runs WHERE id <= (SELECT id FROM runs WHERE status IN ('completed', "
+                 "'failed', 'crashed', 'interrupted', 'dropped') ORDER BY id DESC LIMIT 1 OFFSET "
+                 "?1) AND status IN ('completed', 'failed', 'crashed', 'interrupted', 'dropped')");
+      prune.num(1, kFinishedRunsKept);
+      prune.step();
+    }
     if (Status st = exec(db_, "COMMIT"); !st.ok()) {
       (void)exec(db_, "ROLLBACK");
       if (options_.local_log) {
