@@ -83,6 +83,7 @@
 
 #include "crash/cairnd_process.h"
 #include "senses/runtime.h"
+#include "senses/sqlite_read.h"
 #include "server/test_server.h"
 
 namespace cairn::testing {
@@ -132,33 +133,6 @@ std::string observe_yaml(const std::string& dir, bool interval) {
          "reflexes:\n"
          "  - {name: work, on: signal.counter, start: w}\n"
          "  - {name: dropper, on: signal.counter, start: wd}\n";
-}
-
-// One row's columns (as text; NULL → nullopt) of `sql` in the SQLite file
-// `path`, opened read-only; empty when there is no row or no file.
-std::vector<std::optional<std::string>> sql_row(const std::string& path, const std::string& sql) {
-  std::vector<std::optional<std::string>> out;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_busy_timeout(db, 5'000);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW) {
-    for (int i = 0; i < sqlite3_column_count(st); ++i) {
-      const auto* t = sqlite3_column_text(st, i);
-      if (t == nullptr) {
-        out.emplace_back(std::nullopt);
-      } else {
-        out.emplace_back(std::string(reinterpret_cast<const char*>(t)));
-      }
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
 }
 
 std::int64_t count_of(const std::string& path, const std::string& sql) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "crash/cairnd_process.h"
+#include "senses/sqlite_read.h"
 #include "server/test_server.h"
 
 namespace cairn::testing {
@@ -35,27 +36,6 @@ std::pair<int, std::string> run_cmd(const std::string& cmd) {
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int st = ::pclose(p);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-// Rows of `sql`'s first column (as text) in the SQLite file at `path`.
-std::vector<std::string> sql_column(const std::string& path, const std::string& sql) {
-  std::vector<std::string> out;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_busy_timeout(db, 5'000);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const auto* t = sqlite3_column_text(st, 0);
-      out.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
 }
 
 class Observe : public ::testing::Test {
