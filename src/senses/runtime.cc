@@ -849,15 +849,24 @@ Status Runtime::on_fact(client::Client& c, const std::string& id, const std::str
     if (r.on == kind) reflexes.push_back(&r);
   }
   if (triggered.empty() && reflexes.empty()) return Status();
-  auto fact = c.get_fact(id);
-  if (!fact.ok()) {
-    if (transient(fact.status())) return fact.status();
-    log(c, "runtime", "fact.unreadable", id,
-        JsonObject{{"kind", Json(kind)}, {"message", Json(fact.status().message())}});
-    return Status();
+  // The content is read only when something uses it: a sense's trigger, a
+  // reflex's match:, a reflex that runs a sense. A reflex that only starts a
+  // workflow run needs the fact's id alone (one HTTP round trip less).
+  bool needs_content = !triggered.empty();
+  for (const ReflexConfig* r : reflexes) {
+    needs_content = needs_content || !r->match.empty() || !r->run_sense.empty();
   }
-  const Json* content_p = fact->find("content");
-  const Json content = content_p != nullptr ? *content_p : Json();
+  Json content;
+  if (needs_content) {
+    auto fact = c.get_fact(id);
+    if (!fact.ok()) {
+      if (transient(fact.status())) return fact.status();
+      log(c, "runtime", "fact.unreadable", id,
+          JsonObject{{"kind", Json(kind)}, {"message", Json(fact.status().message())}});
+      return Status();
+    }
+    if (const Json* content_p = fact->find("content")) content = *content_p;
+  }
   Trigger t;
   t.type = "fact";
   t.fact = id;
