@@ -332,8 +332,8 @@ Status Runtime::start_locked() {
                                      " processes a killed runtime left running");
     }
     Stmt q(db_,
-           "SELECT state, last_signal_id, last_signal, pending_signal, pending_trigger FROM senses "
-           "WHERE name = ?");
+           "SELECT state, last_signal_id, last_signal, pending_signal, pending_trigger, "
+           "last_run_at, last_ok_at, last_error, failures FROM senses WHERE name = ?");
     q.text(1, sc.name);
     if (q.step() == SQLITE_ROW) {
       s->state = parse_or_null(q.col_text(0));
@@ -343,6 +343,11 @@ Status Runtime::start_locked() {
         s->pending = parse_or_null(q.col_text(3));
         if (s->pending->is_null()) s->pending.reset();
       }
+      // The status carries over a restart (runs and coalesced count afresh).
+      s->last_run_at = q.col_num(5);
+      s->last_ok_at = q.col_num(6);
+      s->last_error = q.col_text(7);
+      s->sched.restore_failures(q.col_num(8));
       // A trigger that had not run yet when the runtime stopped still runs.
       if (!q.col_null(4)) {
         if (auto t = Trigger::from_json(parse_or_null(q.col_text(4)))) s->sched.trigger(*t);

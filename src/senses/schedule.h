@@ -61,6 +61,9 @@ class SenseSchedule {
   Trigger start(std::int64_t now_ms);
   // The run that start() began has ended.
   void finish(std::int64_t now_ms, bool ok);
+  // Failures in a row carried over from before a restart (shown as health;
+  // the backoff itself starts afresh).
+  void restore_failures(std::int64_t n) { failures_ = n; }
 
   bool running() const { return running_; }
   bool pending() const { return pending_.has_value(); }

@@ -455,6 +455,12 @@ senses:
   const std::string metrics = get("/metrics").body;
   EXPECT_NE(metrics.find("cairn_sense_failures{sense=\"exits\"} 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("cairn_sense_running{sense=\"exits\"} 0"), std::string::npos) << metrics;
+  // The status survives a restart (the sense runs only on triggers, so
+  // nothing has run since).
+  restart();
+  EXPECT_EQ(str(sense("exits"), "health"), "failing");
+  EXPECT_EQ(num(sense("exits"), "failures"), 1);
+  EXPECT_NE(str(sense("exits"), "last_error").find("exit_status"), std::string::npos);
   const Json exits = logs("sense.exits")[0];
   EXPECT_EQ(num(*exits.find("payload"), "exit_code"), 3);
   EXPECT_EQ(str(*exits.find("payload"), "stderr"), "oops\n\xEF\xBF\xBD\n")
