@@ -69,6 +69,9 @@ struct SenseConfig {
   // `command` mean what they say in the file); empty: cairnd's own.
   std::string workdir;
   std::size_t line = 0;  // where it is defined in the file (for messages)
+
+  // Every field but `line` (the same sense moved in the file is the same).
+  friend bool operator==(const SenseConfig& a, const SenseConfig& b);
 };
 
 enum class Overflow : std::uint8_t { kDrop, kQueue };
@@ -87,6 +90,9 @@ struct WorkflowConfig {
   Overflow overflow = Overflow::kQueue;
   std::int64_t max_queue = 100;
   std::size_t line = 0;
+
+  // Every field but `line`.
+  friend bool operator==(const WorkflowConfig& a, const WorkflowConfig& b);
 };
 
 struct ReflexConfig {
@@ -98,6 +104,9 @@ struct ReflexConfig {
   std::string run_sense;
   std::string start_workflow;
   std::size_t line = 0;
+
+  // Every field but `line`; predicates compare by their JSON form.
+  friend bool operator==(const ReflexConfig& a, const ReflexConfig& b);
 };
 
 struct ObserveConfig {
@@ -105,6 +114,10 @@ struct ObserveConfig {
   std::vector<WorkflowConfig> workflows;
   std::vector<ReflexConfig> reflexes;
   bool empty() const { return senses.empty() && workflows.empty() && reflexes.empty(); }
+
+  // Same senses, workflows and reflexes (a SIGHUP that changes none of them
+  // leaves the runtime running). Lines in the file do not count.
+  friend bool operator==(const ObserveConfig&, const ObserveConfig&) = default;
 };
 
 // Log records (server/log_records.h).

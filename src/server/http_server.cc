@@ -784,6 +784,14 @@ struct Server::Impl {
       std::shared_ptr<senses::Runtime> next;
       {
         std::lock_guard lk(runtime_mu);
+        if (loaded->first == config.observe) {
+          // Nothing the runtime runs changed (e.g. a SIGHUP for the
+          // contract): running senses go on undisturbed.
+          log(LogLevel::kInfo, "senses reload: unchanged",
+              Json(JsonObject{{"file", Json(config.config_file)}}));
+          reload_running = false;
+          return;
+        }
         if (runtime) runtime->stop();
         config.observe = loaded->first;
         if (!config.observe.empty() && port != 0) {

@@ -558,6 +558,20 @@ senses:
 )");
   start();
   ASSERT_FALSE(sense("one").is_null());
+  // The same senses (moved down a line by a comment): the runtime is left
+  // running, not restarted.
+  config(R"(
+# a comment
+senses:
+  one:
+    command: "echo 1"
+    on: [go]
+)");
+  ASSERT_EQ(::kill(proc_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(eventually([&] {
+    return read_all(dir_ + "/cairnd.log").find("senses reload: unchanged") != std::string::npos;
+  }));
+  EXPECT_EQ(read_all(dir_ + "/cairnd.log").find("\"senses reloaded\""), std::string::npos);
   config(R"(
 senses:
   one:
