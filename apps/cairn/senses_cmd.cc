@@ -140,8 +140,13 @@ int senses_run(const Globals& g, const SensesRunArgs& a) {
                    again.status().message().c_str());
       continue;
     }
+    if (again->first == loaded->first) {
+      std::fprintf(stderr, "cairn senses: configuration unchanged; still running\n");
+      continue;
+    }
+    loaded = std::move(again);
     rt->stop();
-    rt = std::make_unique<senses::Runtime>(again->first, o);
+    rt = std::make_unique<senses::Runtime>(loaded->first, o);
     if (Status s = rt->start(); !s.ok()) return report(g, s, 0);
     std::fprintf(stderr, "cairn senses: configuration reloaded\n");
   }
