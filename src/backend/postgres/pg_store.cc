@@ -197,6 +197,31 @@ bool valid_node_name(std::string_view s) {
 
 void ignore_notice(void*, const char*) {}
 
+// Opens a connection with the connect timeout and the keepalives of
+// pg_store.h; `options` is libpq's `options` (server settings), may be empty.
+PGconn* connect_pg(const std::string& url, int connect_timeout_s, const std::string& options) {
+  const std::string timeout = std::to_string(connect_timeout_s);
+  const std::string idle = std::to_string(kPgKeepalivesIdleS);
+  const std::string interval = std::to_string(kPgKeepalivesIntervalS);
+  const std::string count = std::to_string(kPgKeepalivesCount);
+  const std::string user_timeout = std::to_string(kPgTcpUserTimeoutMs);
+  const char* keys[] = {"dbname",
+                        "connect_timeout",
+                        "keepalives",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "application_name",
+                        "options",
+                        nullptr};
+  const char* vals[] = {
+      url.c_str(),   timeout.c_str(),      "1",     idle.c_str(),    interval.c_str(),
+      count.c_str(), user_timeout.c_str(), "cairn", options.c_str(), nullptr};
+  if (options.empty()) keys[8] = nullptr;
+  return PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+}
+
 bool retryable_sqlstate(std::string_view s) {
   return s == "40001" || s == "40P01";
 }
@@ -223,7 +248,6 @@ class PgStore::Conn {
 
   static Result<std::unique_ptr<Conn>> connect(const std::string& url, const PgOptions& o) {
     auto c = std::make_unique<Conn>();
-    const std::string timeout = std::to_string(o.connect_timeout_s);
     // Every statement reads kv by its primary key (a key or a key range). A
     // fresh or fast-growing table's statistics lag behind it (autovacuum
     // analyzes it a minute later at the earliest), and the planner then
@@ -232,9 +256,7 @@ class PgStore::Conn {
     // are therefore off for the store's sessions; the index is always used.
     std::string opts = "-c client_min_messages=warning -c enable_seqscan=off";
     if (!o.schema.empty()) opts += " -c search_path=" + o.schema;
-    const char* keys[] = {"dbname", "connect_timeout", "options", "application_name", nullptr};
-    const char* vals[] = {url.c_str(), timeout.c_str(), opts.c_str(), "cairn", nullptr};
-    c->pg_ = PQconnectdbParams(keys, vals, /*expand_dbname=*/1);
+    c->pg_ = connect_pg(url, o.connect_timeout_s, opts);
     if (c->pg_ == nullptr || PQstatus(c->pg_) != CONNECTION_OK) {
       std::string msg = c->pg_ != nullptr ? PQerrorMessage(c->pg_) : "out of memory";
       while (!msg.empty() && msg.back() == '\n') msg.pop_back();
@@ -841,7 +863,7 @@ void PgListener::run() {
     ::poll(&p, 1, ms);
   };
   while (!stopping_.load()) {
-    PGconn* pg = PQconnectdb(url_.c_str());
+    PGconn* pg = connect_pg(url_, kPgConnectTimeoutS, "");
     if (pg == nullptr || PQstatus(pg) != CONNECTION_OK) {
       if (pg != nullptr) PQfinish(pg);
       pause(retry_ms);

@@ -70,13 +70,25 @@ inline constexpr int kPgSerializationRetriesMax = 8;
 inline constexpr int kPgRetryBackoffFirstMs = 2;
 inline constexpr int kPgRetryBackoffMaxMs = 200;
 inline constexpr int kPgConnectTimeoutS = 5;
+// Every connection (the pool's, the locks', the listener's) turns on TCP
+// keepalives and a TCP user timeout, so that a database host that vanishes
+// without closing its connections (a network partition, a powered-off
+// machine) is noticed within seconds, not after the kernel's retransmission
+// timeout (minutes): an idle or waiting connection after
+// idle + interval * count seconds, one with unacknowledged data after the
+// user timeout. Both are answered by the server's kernel, so a slow query
+// is never cut short.
+inline constexpr int kPgKeepalivesIdleS = 5;
+inline constexpr int kPgKeepalivesIntervalS = 2;
+inline constexpr int kPgKeepalivesCount = 3;
+inline constexpr int kPgTcpUserTimeoutMs = 10'000;
 
 struct PgOptions {
   // Connections the store opens at most (>= 1).
   std::size_t pool_size = kPgPoolSizeDefault;
   // Retries of a commit that failed with 40001 / 40P01 (0: none).
   int serialization_retries_max = kPgSerializationRetriesMax;
-  // libpq connect_timeout, seconds.
+  // libpq connect_timeout, seconds (libpq waits at least 2 s).
   int connect_timeout_s = kPgConnectTimeoutS;
   // The schema holding the tables ([a-z_][a-z0-9_]*, created when missing).
   // Empty: the server's search_path (normally `public`).
