@@ -266,6 +266,21 @@ Status Engine::submit(Request request) {
   return Status();
 }
 
+std::vector<Request> Engine::take_ingress(bool mutations_only) {
+  std::vector<Request> out;
+  std::deque<Request> kept;
+  for (Request& r : ingress_) {
+    if (mutations_only && !is_mutation(r.command)) {
+      kept.push_back(std::move(r));
+    } else {
+      out.push_back(std::move(r));
+    }
+  }
+  ingress_ = std::move(kept);
+  if (!out.empty()) counters_.add("ingress.taken", out.size());
+  return out;
+}
+
 // ---- dispatch -----------------------------------------------------------------
 
 Json Engine::claim_next(const Request& r, const ClaimNext& c, Status& status) {

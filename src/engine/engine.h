@@ -285,6 +285,13 @@ class Engine {
   // Shared mode: the version of the event sequence key the blackboard matches.
   store::Version seq_version() const { return seq_version_; }
 
+  // Removes and returns the queued requests that no cycle has taken yet
+  // (the ingress queue; not parked long-polls nor the retries of a lost
+  // race), all of them or only the mutations. Nothing of theirs was
+  // recorded, so the caller may answer them with an error (the shell does,
+  // with 503, while the store cannot be reached).
+  std::vector<Request> take_ingress(bool mutations_only);
+
   // Runs one cycle at wall time `now_ms` (never earlier than the last now).
   PollResult poll(std::int64_t now_ms);
 
@@ -335,6 +342,8 @@ class Engine {
   std::size_t ingress_depth() const { return ingress_.size(); }
   std::size_t parked() const { return parked_.size(); }
   bool busy() const { return inflight_.has_value() || resync_needed_; }
+  // A commit's outcome is unknown and resync() has not yet learned it.
+  bool resync_pending() const { return resync_needed_; }
   // Wall time before which no new batch is dispatched (after failed commits).
   std::int64_t commit_retry_at() const { return commit_retry_at_; }
   std::int64_t now() const { return clock_.wall_ms(); }

@@ -16,10 +16,18 @@ std::uint64_t os_seed() {
   return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
-// How often a failing resync is retried.
-constexpr std::chrono::milliseconds kResyncRetry{100};
 // The longest sleep without a deadline (a safety net; submit() wakes it).
 constexpr std::int64_t kIdleWaitMs = 1'000;
+// The store down state (engine_host.h): the wait between two probes.
+constexpr std::int64_t kStoreRetryFirstMs = 100;
+constexpr std::int64_t kStoreRetryMaxMs = 1'000;
+
+// True when `s` says the database cannot be reached (as opposed to a
+// refused or conflicting commit, or a busy database).
+bool store_unreachable(const Status& s) {
+  return s.code() == Code::kOutcomeUnknown ||
+         (s.code() == Code::kUnavailable && s.reason() == "storage_unreachable");
+}
 
 }  // namespace
 
@@ -107,9 +115,73 @@ void EngineHost::catch_up() {
   // On failure (the database is down) nothing is retried here: the
   // listener announces a gap when it reconnects, and a commit that meets a
   // changed sequence asks for another catch-up.
-  if (engine_->catch_up(*store_).ok()) {
+  Status s = engine_->catch_up(*store_);
+  if (s.ok()) {
     std::lock_guard lock(mu_);
     caught_up_version_ = std::max(caught_up_version_, target);
+  } else {
+    note_store_error(s);
+  }
+}
+
+void EngineHost::note_store_error(const Status& s) {
+  if (s.ok() || !(store_unreachable(s) || engine_->resync_pending())) return;
+  store_error_ = s;
+  if (store_down_) return;
+  store_down_ = true;
+  store_down_at_ = steady_ms();
+  probe_wait_ms_ = kStoreRetryFirstMs;
+  next_probe_at_ = store_down_at_ + probe_wait_ms_;
+  log(LogLevel::kWarn, "the store cannot be reached; answering 503 until it is back",
+      Json(JsonObject{{"error", Json(s.message())}}));
+}
+
+Status EngineHost::down_status() const {
+  std::string msg = "the database cannot be reached; retry later";
+  if (!store_error_.message().empty()) msg += " (" + store_error_.message() + ")";
+  const std::string_view reason =
+      store_error_.code() == Code::kUnavailable ? store_error_.reason() : "storage_unreachable";
+  return unavailable(std::move(msg), std::string(reason));
+}
+
+void EngineHost::refuse_while_down(std::deque<engine::Request>& batch) {
+  // While a commit's outcome is unknown the engine runs nothing, reads
+  // included; otherwise reads are answered from the node's view.
+  const bool all = engine_->resync_pending();
+  std::deque<engine::Request> kept;
+  for (engine::Request& r : batch) {
+    if (all || engine::is_mutation(r.command)) {
+      on_reply_(r.id, down_status(), Json());
+    } else {
+      kept.push_back(std::move(r));
+    }
+  }
+  batch.swap(kept);
+  for (engine::Request& r : engine_->take_ingress(!all)) on_reply_(r.id, down_status(), Json());
+}
+
+void EngineHost::probe_store() {
+  if (steady_ms() < next_probe_at_) return;
+  Status s;
+  if (shared_) {
+    s = sync_clock();  // the clock wants measuring again anyway
+  } else if (!engine_->resync_pending()) {
+    s = store_->last_version().status();
+  }
+  if (s.ok() && engine_->resync_pending()) s = engine_->resync(*store_);
+  if (!s.ok()) {
+    store_error_ = s;
+    probe_wait_ms_ = std::min(probe_wait_ms_ * 2, kStoreRetryMaxMs);
+    next_probe_at_ = steady_ms() + probe_wait_ms_;
+    return;
+  }
+  store_down_ = false;
+  log(LogLevel::kWarn, "the store is reachable again",
+      Json(JsonObject{{"down_ms", Json(steady_ms() - store_down_at_)}}));
+  if (shared_) {
+    // Other nodes may have committed meanwhile; the listener may not know yet.
+    std::lock_guard lock(mu_);
+    notify_gap_ = true;
   }
 }
 
@@ -161,11 +233,18 @@ void EngineHost::stop() {
 void EngineHost::perform(std::vector<engine::Effect>& effects) {
   for (engine::Effect& e : effects) {
     if (auto* c = std::get_if<engine::CommitEffect>(&e)) {
+      if (store_down_) {
+        // Nothing is sent: the batch fails as unapplied, the engine rolls
+        // it back and cools down; the probe finds out when to go on.
+        engine_->complete_commit(c->commit_id, down_status());
+        continue;
+      }
       const auto t0 = std::chrono::steady_clock::now();
       Result<store::CommitInfo> r = store_->commit(c->batch);
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       metrics_.record_commit(c->batch.op_count(), secs, r.ok());
+      if (!r.ok()) note_store_error(r.status());
       if (shared_ && r.ok()) {
         // Our own commit's notification needs no catch-up.
         std::lock_guard lock(mu_);
@@ -177,11 +256,9 @@ void EngineHost::perform(std::vector<engine::Effect>& effects) {
     } else if (auto* p = std::get_if<engine::PublishEffect>(&e)) {
       on_publish_(std::move(p->events));
     } else if (std::get_if<engine::ResyncEffect>(&e) != nullptr) {
-      for (;;) {
-        Status s = engine_->resync(*store_);
-        if (s.ok()) break;
-        std::this_thread::sleep_for(kResyncRetry);
-      }
+      // One attempt; while it fails the store is down and probe_store()
+      // tries again (requests are answered 503 meanwhile).
+      if (!store_down_) note_store_error(engine_->resync(*store_));
     } else if (std::get_if<engine::CatchUpEffect>(&e) != nullptr) {
       catch_up();
     }
@@ -194,8 +271,9 @@ void EngineHost::run() {
   std::vector<engine::RequestId> abandoned;
   std::optional<std::shared_ptr<const engine::Governance>> governance;
   auto drain = [&] {
-    if (shared_ && steady_ms() - clock_synced_at_ >= shared_->clock_sync_interval_ms) {
-      sync_clock().ignore();  // on failure the last offset stays
+    if (shared_ && !store_down_ &&
+        steady_ms() - clock_synced_at_ >= shared_->clock_sync_interval_ms) {
+      note_store_error(sync_clock());  // on failure the last offset stays
     }
     for (;;) {
       last_now_ = std::max(last_now_, now_ms());
@@ -211,12 +289,24 @@ void EngineHost::run() {
     {
       std::unique_lock lock(mu_);
       const std::int64_t now = now_ms();
+      // While a commit's outcome is unknown, or the engine cools down after
+      // a failed commit, a due timer cannot run: it is no reason to wake.
+      if (engine_->busy()) deadline.reset();
+      if (deadline && engine_->commit_retry_at() > now) {
+        deadline = std::max(*deadline, engine_->commit_retry_at());
+      }
       std::int64_t wait_ms = kIdleWaitMs;
       if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
-      auto others_committed = [&] { return notify_gap_ || notified_version_ > caught_up_version_; };
-      if (queue_.empty() && !stopping_ && wait_ms > 0 && !others_committed() && !governance_) {
+      if (store_down_) wait_ms = std::clamp<std::int64_t>(next_probe_at_ - steady_ms(), 0, wait_ms);
+      // While the store is down, catching up waits for the probe, and so
+      // does the shutdown when a commit's outcome is still unknown.
+      auto others_committed = [&] {
+        return !store_down_ && (notify_gap_ || notified_version_ > caught_up_version_);
+      };
+      auto may_stop = [&] { return stopping_ && !store_down_; };
+      if (queue_.empty() && !may_stop() && wait_ms > 0 && !others_committed() && !governance_) {
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-          return !queue_.empty() || !abandoned_.empty() || stopping_ || others_committed() ||
+          return !queue_.empty() || !abandoned_.empty() || may_stop() || others_committed() ||
                  governance_.has_value();
         });
       }
@@ -228,10 +318,15 @@ void EngineHost::run() {
       metrics_.queue_depth.store(0);
       stopping = stopping_;
     }
+    if (store_down_) {
+      refuse_while_down(batch);
+      probe_store();
+      if (!store_down_ && shared_) catching_up = true;
+    }
     // Shared mode: work that may commit runs inside the writer turn (see
     // engine_host.h), after a catch-up that the turn makes exact.
     bool turn = false;
-    if (shared_ && shared_->turn_wait_ms > 0 && !engine_->busy()) {
+    if (shared_ && !store_down_ && shared_->turn_wait_ms > 0 && !engine_->busy()) {
       const bool timers_due = deadline && *deadline <= now_ms();
       if (!batch.empty() || engine_->ingress_depth() > 0 || timers_due) {
         turn = shared_->begin_turn(static_cast<int>(shared_->turn_wait_ms));
@@ -246,7 +341,7 @@ void EngineHost::run() {
     // A reloaded contract: between two cycles, before this round's requests.
     if (governance) engine_->set_governance(std::move(*governance));
     governance.reset();
-    if ((turn || catching_up) && !engine_->busy()) catch_up();
+    if ((turn || catching_up) && !engine_->busy() && !store_down_) catch_up();
     for (engine::Request& r : batch) {
       const engine::RequestId id = r.id;
       Status s = engine_->submit(std::move(r));
@@ -254,6 +349,9 @@ void EngineHost::run() {
     }
     batch.clear();
     drain();
+    // What a commit that failed in this round left queued in the engine
+    // (`batch` is empty here).
+    if (store_down_) refuse_while_down(batch);
     // After the drain, so that a long-poll submitted in this same round is
     // parked by now.
     bool any = false;

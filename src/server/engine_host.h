@@ -26,6 +26,20 @@
 // nodes with skewed wall clocks agree on when a lease ends. A round that has
 // requests or due timers first takes the cluster's writer turn (bounded
 // wait; see Shared::turn_wait_ms).
+//
+// The store down: a store call that finds the database unreachable
+// (unavailable/storage_unreachable) or a commit whose outcome is unknown
+// puts the host in the "store down" state. While in it, the host does not
+// wait for the database: queued mutations (and, while a commit's outcome is
+// unknown, every request) are answered 503 at once, commits that timers ask
+// for fail without a database call, and there is no writer turn, catch-up
+// or clock sync. The only database call is one probe per retry interval
+// (kStoreRetryFirstMs doubling to kStoreRetryMaxMs): the clock round trip
+// in shared mode, else a read of the store's version, then the pending
+// resync. When it succeeds the host leaves the state (shared mode: and
+// catches up). Requests arriving during a probe wait for it: at once when
+// the connection is refused, at most the store's connect timeout when the
+// database host does not answer.
 #pragma once
 
 #include <condition_variable>
@@ -97,6 +111,14 @@ class EngineHost {
   // Shared mode: measures the offset to the database's clock.
   Status sync_clock();
   void catch_up();
+  // The store down state (see above). note_store_error() enters it when `s`
+  // says the database cannot be reached; refuse_while_down() answers the
+  // requests it must not wait with (from `batch`, the rest stay, and from
+  // the engine's ingress); probe_store() is the one call per retry interval.
+  void note_store_error(const Status& s);
+  void refuse_while_down(std::deque<engine::Request>& batch);
+  void probe_store();
+  Status down_status() const;
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<engine::Engine> engine_;
@@ -125,6 +147,13 @@ class EngineHost {
   std::uint64_t notified_version_ = 0;
   std::uint64_t caught_up_version_ = 0;
   bool notify_gap_ = false;
+
+  // Engine thread only: the store down state.
+  bool store_down_ = false;
+  Status store_error_;              // what put it there
+  std::int64_t store_down_at_ = 0;  // steady ms
+  std::int64_t next_probe_at_ = 0;  // steady ms
+  std::int64_t probe_wait_ms_ = 0;
 };
 
 }  // namespace cairn::server
