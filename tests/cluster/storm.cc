@@ -491,14 +491,17 @@ void restart_postgres(Cluster& cl, const StormOptions& o, StormOutcome& out) {
   backend::testing::pg_cluster_down();
   // While it is down, every node refuses a new fact with 503.
   int probe = 0;
+  std::int64_t slowest_ms = 0;
   while (mono_ms() - down_at < o.postgres_down_ms) {
     for (int i = 0; i < cl.size(); ++i) {
       if (!cl.alive(i)) continue;
+      const std::int64_t sent_at = mono_ms();
       HttpConn conn(cl.port(i), kProbeTimeoutMs);
       HttpResult r =
           conn.request("POST", "/v1/facts",
                        "{\"kind\":\"probe\",\"content\":{\"probe\":" + std::to_string(++probe) +
                            ",\"seed\":" + std::to_string(o.seed) + "}}");
+      slowest_ms = std::max(slowest_ms, mono_ms() - sent_at);
       if (r.status == 503) {
         ++out.probe_503;
       } else {
@@ -511,8 +514,10 @@ void restart_postgres(Cluster& cl, const StormOptions& o, StormOutcome& out) {
     sleep_ms(250);
   }
   backend::testing::pg_cluster_up();
-  std::fprintf(stderr, "[storm] PostgreSQL was down for %lld ms\n",
-               static_cast<long long>(mono_ms() - down_at));
+  std::fprintf(
+      stderr,
+      "[storm] PostgreSQL was down for %lld ms; %d probes, the slowest answered in %lld ms\n",
+      static_cast<long long>(mono_ms() - down_at), probe, static_cast<long long>(slowest_ms));
 }
 
 }  // namespace

@@ -102,8 +102,10 @@ std::string fresh_database(std::string_view prefix) {
   return base.substr(0, base.rfind('/') + 1) + name;
 }
 
-RawSession::RawSession() {
-  pg_ = PQconnectdb(pg_url().c_str());
+RawSession::RawSession() : RawSession(pg_url()) {}
+
+RawSession::RawSession(const std::string& url) {
+  pg_ = PQconnectdb(url.c_str());
   CAIRN_ASSERT_MSG(PQstatus(pg_) == CONNECTION_OK, PQerrorMessage(pg_));
   PQsetNoticeProcessor(
       pg_, [](void*, const char*) {}, nullptr);

@@ -34,7 +34,8 @@ std::string fresh_database(std::string_view prefix);
 // A raw libpq session (the test's own, beside the store's pool).
 class RawSession {
  public:
-  RawSession();
+  RawSession();                                 // on pg_url()
+  explicit RawSession(const std::string& url);  // e.g. a fresh_database()
   ~RawSession();
   RawSession(const RawSession&) = delete;
   RawSession& operator=(const RawSession&) = delete;
