@@ -299,11 +299,12 @@ void EngineHost::run() {
       if (deadline) wait_ms = std::clamp<std::int64_t>(*deadline - now, 0, kIdleWaitMs);
       if (store_down_) wait_ms = std::clamp<std::int64_t>(next_probe_at_ - steady_ms(), 0, wait_ms);
       // While the store is down, catching up waits for the probe, and so
-      // does the shutdown when a commit's outcome is still unknown.
+      // does the shutdown while a commit's outcome is unknown (it settles
+      // the batch first).
       auto others_committed = [&] {
         return !store_down_ && (notify_gap_ || notified_version_ > caught_up_version_);
       };
-      auto may_stop = [&] { return stopping_ && !store_down_; };
+      auto may_stop = [&] { return stopping_ && !(store_down_ && engine_->resync_pending()); };
       if (queue_.empty() && !may_stop() && wait_ms > 0 && !others_committed() && !governance_) {
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
           return !queue_.empty() || !abandoned_.empty() || may_stop() || others_committed() ||
