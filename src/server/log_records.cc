@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "backend/sqlite/sqlite_status.h"
 #include "model/assert.h"
 #include "model/json_parse.h"
 
@@ -31,28 +32,7 @@ std::int64_t system_wall_ms() {
 }
 
 Status sqlite_error(sqlite3* db, int rc, std::string_view what) {
-  std::string message = "logs.db: ";
-  message += what;
-  message += ": ";
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  Json details(JsonObject{{"sqlite_code", Json(rc)}});
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return unavailable(std::move(message), "storage_busy", std::move(details));
-    case SQLITE_FULL:
-      return unavailable(std::move(message), "storage_full", std::move(details));
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOMEM:
-    case SQLITE_READONLY:
-      return unavailable(std::move(message), "storage_io", std::move(details));
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return internal_error(std::move(message), "storage_corrupt", std::move(details));
-    default:
-      return internal_error(std::move(message), "storage_error", std::move(details));
-  }
+  return backend::sqlite_status(db, rc, "logs.db: " + std::string(what));
 }
 
 Status exec(sqlite3* db, const char* sql) {

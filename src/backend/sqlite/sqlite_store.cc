@@ -9,6 +9,8 @@
 #include <limits>
 #include <utility>
 
+#include "backend/sqlite/sqlite_status.h"
+
 namespace cairn::backend {
 namespace {
 
@@ -117,34 +119,9 @@ std::int64_t unix_ms_now() {
       .count();
 }
 
-// Maps an SQLite result code to a cairn Status (see sqlite_store.h).
+// Maps an SQLite result code to a cairn Status (see sqlite_status.h).
 Status map_error(sqlite3* db, int rc, std::string_view what) {
-  std::string message = "sqlite: ";
-  message += what;
-  message += ": ";
-  // errmsg describes the connection's last failure; errstr is generic.
-  message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  Json details = Json::object();
-  details.set("sqlite_code", Json(rc));
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return unavailable(std::move(message), "storage_busy", std::move(details));
-    case SQLITE_FULL:
-      return unavailable(std::move(message), "storage_full", std::move(details));
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_NOMEM:
-    case SQLITE_PROTOCOL:
-    case SQLITE_NOLFS:
-    case SQLITE_READONLY:
-      return unavailable(std::move(message), "storage_io", std::move(details));
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return internal_error(std::move(message), "storage_corrupt", std::move(details));
-    default:  // CONSTRAINT, MISUSE, ERROR (bad SQL), RANGE, TOOBIG, ...
-      return internal_error(std::move(message), "storage_error", std::move(details));
-  }
+  return sqlite_status(db, rc, "sqlite: " + std::string(what));
 }
 
 // Runs SQL without results (pragmas, transaction control, migrations).

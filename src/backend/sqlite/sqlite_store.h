@@ -18,9 +18,9 @@
 // returned ok has been fsynced; open() verifies both pragmas took effect and
 // fails `unavailable` otherwise. A commit is one BEGIN IMMEDIATE transaction.
 //
-// Errors (see commit() for the outcome_unknown rule): SQLITE_BUSY/LOCKED,
-// FULL, IOERR, CANTOPEN, NOMEM → unavailable; CORRUPT, CONSTRAINT, MISUSE
-// and SQL errors → internal.
+// Errors (see commit() for the outcome_unknown rule): SQLite's codes map as
+// sqlite_status.h says — BUSY/LOCKED, FULL, IOERR, CANTOPEN, NOMEM, … →
+// unavailable; CORRUPT, CONSTRAINT, MISUSE and SQL errors → internal.
 //
 // Threading: a SqliteStore (its connection and its cached statements) is used
 // by one thread at a time — the engine's commit thread. It may be handed to
