@@ -163,12 +163,8 @@ Result<sqlite3*> open_db(const std::string& path, bool read_only) {
 }
 
 // The statuses a run's intent ends in (docs/senses.md#workflows).
-std::string_view run_status_for(std::string_view event_type) {
-  if (event_type == "intent.concluded") return "completed";
-  if (event_type == "intent.dead") return "failed";
-  return "interrupted";  // cancelled, stale, coalesced
-}
-
+// The status a run ends in when its intent reaches terminal `state`; empty
+// for a state that is not terminal. (The intent's event is "intent.<state>".)
 std::string_view run_status_for_state(std::string_view state) {
   if (state == "concluded") return "completed";
   if (state == "dead") return "failed";
@@ -830,14 +826,15 @@ bool Runtime::handle_event(client::Client& c, const Json& event) {
     }
     return true;
   }
-  if (t == "intent.concluded" || t == "intent.dead" || t == "intent.cancelled" ||
-      t == "intent.stale" || t == "intent.coalesced") {
+  const std::string_view state =
+      t.starts_with("intent.") ? std::string_view(t).substr(7) : std::string_view();
+  if (!run_status_for_state(state).empty()) {
     bool ours = false;
     {
       std::lock_guard lk(mu_);
       ours = run_by_intent_.contains(subject->as_string());
     }
-    if (ours) end_run(c, subject->as_string(), t);
+    if (ours) end_run(c, subject->as_string(), state);
   }
   return true;
 }
@@ -1059,12 +1056,13 @@ void Runtime::create_run_intent(client::Client& c, std::int64_t run_id) {
   auto r = c.create_intent(body, client::Client::new_idempotency_key());
   std::string status;
   std::string detail;
-  std::string ended_state;
+  std::string ended_state;  // the intent existed already and had ended
   if (r.ok()) {
     status = "started";
     const Json* st = r->find("state");
-    if (st != nullptr && st->is_string())
-      ended_state = std::string(run_status_for_state(st->as_string()));
+    if (st != nullptr && st->is_string() && !run_status_for_state(st->as_string()).empty()) {
+      ended_state = st->as_string();
+    }
   } else if (transient(r.status())) {
     return;  // stays "starting"; retried by reconcile_runs
   } else {
@@ -1083,17 +1081,15 @@ void Runtime::create_run_intent(client::Client& c, std::int64_t run_id) {
         JsonObject{{"message", Json(detail)}, {"reason", Json(r.status().reason())}});
     promote_queued(c, workflow);
   } else if (!ended_state.empty()) {
-    end_run(c, intent,
-            ended_state == "completed" ? "intent.concluded"
-            : ended_state == "failed"  ? "intent.dead"
-                                       : "intent.cancelled");
+    end_run(c, intent, ended_state);
   }
 }
 
-void Runtime::end_run(client::Client& c, const std::string& intent, std::string_view event_type) {
+void Runtime::end_run(client::Client& c, const std::string& intent, std::string_view state) {
   std::string workflow;
   std::int64_t run_id = 0;
-  const std::string status(run_status_for(event_type));
+  const std::string status(run_status_for_state(state));
+  const std::string event_type = "intent." + std::string(state);
   {
     std::lock_guard lk(mu_);
     auto it = run_by_intent_.find(intent);
@@ -1106,7 +1102,7 @@ void Runtime::end_run(client::Client& c, const std::string& intent, std::string_
     Stmt up(db_,
             "UPDATE runs SET status = ?2, detail = ?3, updated_at = ?4 WHERE id = ?1 AND status = "
             "'started'");
-    up.num(1, run_id).text(2, status).text(3, std::string(event_type)).num(4, wall_ms());
+    up.num(1, run_id).text(2, status).text(3, event_type).num(4, wall_ms());
     up.step();
   }
   if (status != "completed") {
@@ -1181,12 +1177,8 @@ void Runtime::reconcile_runs(client::Client& c) {
     if (!r.ok()) continue;
     const Json* st = r->find("state");
     if (st == nullptr || !st->is_string()) continue;
-    const std::string_view s = run_status_for_state(st->as_string());
-    if (s.empty()) continue;
-    end_run(c, intent,
-            s == "completed" ? "intent.concluded"
-            : s == "failed"  ? "intent.dead"
-                             : "intent.cancelled");
+    if (run_status_for_state(st->as_string()).empty()) continue;
+    end_run(c, intent, st->as_string());
   }
   for (const WorkflowConfig& w : config_.workflows) promote_queued(c, w.name);
 }

@@ -131,6 +131,7 @@ class Runtime {
   Status on_fact(client::Client& c, const std::string& id, const std::string& kind);
   void start_run(client::Client& c, const ReflexConfig& r, const std::string& fact);
   void create_run_intent(client::Client& c, std::int64_t run_id);
+  // The run of `intent` ends: its intent reached terminal `state`.
   void end_run(client::Client& c, const std::string& intent, std::string_view state);
   void promote_queued(client::Client& c, const std::string& workflow);
   void reconcile_runs(client::Client& c);
