@@ -64,39 +64,6 @@ std::optional<Code> code_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-// Byte length a UTF-8 lead byte announces (0 for a byte that cannot lead).
-std::size_t utf8_sequence_length(unsigned char lead) {
-  if (lead < 0x80) return 1;
-  if ((lead >> 5) == 0x6) return 2;
-  if ((lead >> 4) == 0xE) return 3;
-  if ((lead >> 3) == 0x1E) return 4;
-  return 0;
-}
-
-// `s` as valid UTF-8 of at most `bytes_max` bytes: invalid bytes become
-// U+FFFD, and the cut never splits a sequence.
-std::string utf8_prefix(std::string_view s, std::size_t bytes_max) {
-  if (is_valid_utf8(s)) return std::string(truncate_utf8(s, bytes_max));
-  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  std::string out;
-  out.reserve(std::min(s.size(), bytes_max));
-  std::size_t i = 0;
-  while (i < s.size()) {
-    std::size_t n = utf8_sequence_length(static_cast<unsigned char>(s[i]));
-    std::string_view piece = kReplacement;
-    std::size_t advance = 1;
-    if (n != 0 && n <= s.size() - i && is_valid_utf8(s.substr(i, n))) {
-      piece = s.substr(i, n);
-      advance = n;
-    }
-    if (piece.size() > bytes_max - out.size()) break;
-    out += piece;
-    i += advance;
-  }
-  CAIRN_ASSERT(out.size() <= bytes_max && is_valid_utf8(out));
-  return out;
-}
-
 }  // namespace
 
 // ---- Status <-> JSON -------------------------------------------------------------

@@ -33,4 +33,9 @@ Status check_text(std::string_view field, std::string_view value, std::size_t by
 // sequence. REQUIRES: s is valid UTF-8.
 std::string_view truncate_utf8(std::string_view s, std::size_t bytes_max);
 
+// Any bytes as valid UTF-8 of at most `bytes_max` bytes (text from outside
+// on its way into JSON: a request's path, a process's stderr): invalid bytes
+// become U+FFFD, and the cut never splits a sequence.
+std::string utf8_prefix(std::string_view s, std::size_t bytes_max);
+
 }  // namespace cairn

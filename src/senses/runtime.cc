@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "model/json_parse.h"
+#include "model/names.h"
 #include "model/predicate.h"
 #include "model/sha256.h"
 #include "senses/process.h"
@@ -49,31 +50,6 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs(workflow, status, id);
 CREATE INDEX IF NOT EXISTS runs_by_intent ON runs(intent);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
-
-// At most `max` bytes of `raw` as valid UTF-8 (what a log record may carry):
-// an invalid byte becomes U+FFFD, a sequence cut by `max` is dropped.
-std::string utf8_text(std::string_view raw, std::size_t max) {
-  std::string out;
-  const std::string_view in = raw.substr(0, max);
-  for (std::size_t i = 0; i < in.size();) {
-    const auto b = static_cast<unsigned char>(in[i]);
-    const std::size_t len = b < 0x80           ? 1
-                            : (b >> 5) == 0x6  ? 2
-                            : (b >> 4) == 0xE  ? 3
-                            : (b >> 3) == 0x1E ? 4
-                                               : 0;
-    if (len != 0 && i + len <= in.size() && is_valid_utf8(in.substr(i, len))) {
-      out.append(in.substr(i, len));
-      i += len;
-    } else if (len != 0 && i + len > in.size() && raw.size() > max) {
-      break;  // cut by the limit
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
 
 // A run that only posts the signal a failure or a crash left pending.
 Trigger flush_trigger() {
@@ -565,7 +541,7 @@ void Runtime::run_sense(Sense& s, Trigger trigger) {
     ProcessResult pr = run_process(spec, &s.cancel);
     detail.set("duration_ms", Json(pr.duration_ms));
     if (!pr.err.empty()) {
-      detail.set("stderr", Json(utf8_text(pr.err, options_.limits.stderr_log_bytes_max)));
+      detail.set("stderr", Json(utf8_prefix(pr.err, options_.limits.stderr_log_bytes_max)));
     }
     switch (pr.end) {
       case End::kExited:

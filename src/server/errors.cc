@@ -2,6 +2,9 @@
 #include "server/errors.h"
 
 #include <algorithm>
+#include <limits>
+
+#include "model/names.h"
 
 namespace cairn::server {
 
@@ -83,27 +86,7 @@ Status rate_limited(std::string message, std::int64_t retry_after_ms) {
 // Request text echoed in an error message: bytes that are not UTF-8 become
 // U+FFFD (a JSON reply can only carry UTF-8; the writer asserts it).
 std::string printable(std::string_view s) {
-  if (is_valid_utf8(s)) return std::string(s);
-  std::string out;
-  for (std::size_t i = 0; i < s.size();) {
-    std::size_t len = 1;
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0xf0) {
-      len = 4;
-    } else if (c >= 0xe0) {
-      len = 3;
-    } else if (c >= 0xc0) {
-      len = 2;
-    }
-    if (i + len <= s.size() && is_valid_utf8(s.substr(i, len))) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  return out;
+  return utf8_prefix(s, std::numeric_limits<std::size_t>::max());
 }
 
 Status method_not_allowed(std::string_view method, std::string_view path,
