@@ -938,12 +938,7 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
       return;
     }
     run_id = sqlite3_last_insert_rowid(db_);
-    auto count = [&](const char* st) {
-      Stmt q(db_, "SELECT count(*) FROM runs WHERE workflow = ?1 AND status = ?2");
-      q.text(1, w->name).text(2, st);
-      return q.step() == SQLITE_ROW ? q.col_num(0) : 0;
-    };
-    const std::int64_t active = count("starting") + count("started");
+    const std::int64_t active = active_runs(w->name);
     std::string detail;
     if (active < w->concurrency) {
       status = "starting";
@@ -952,7 +947,12 @@ void Runtime::start_run(client::Client& c, const ReflexConfig& r, const std::str
       detail = "concurrency " + std::to_string(w->concurrency) + " reached (overflow: drop)";
     } else {
       status = "queued";
-      std::int64_t queued = count("queued");
+      std::int64_t queued = 0;
+      {
+        Stmt q(db_, "SELECT count(*) FROM runs WHERE workflow = ?1 AND status = 'queued'");
+        q.text(1, w->name);
+        if (q.step() == SQLITE_ROW) queued = q.col_num(0);
+      }
       while (queued >= w->max_queue) {
         Stmt oldest(db_,
                     "SELECT id FROM runs WHERE workflow = ?1 AND status = 'queued' ORDER BY id "
@@ -1088,6 +1088,13 @@ void Runtime::end_run(client::Client& c, const std::string& intent, std::string_
   promote_queued(c, workflow);
 }
 
+std::int64_t Runtime::active_runs(std::string_view workflow) const {
+  Stmt q(db_,
+         "SELECT count(*) FROM runs WHERE workflow = ?1 AND status IN ('starting', 'started')");
+  q.text(1, workflow);
+  return q.step() == SQLITE_ROW ? q.col_num(0) : 0;
+}
+
 void Runtime::promote_queued(client::Client& c, const std::string& workflow) {
   auto wit = workflow_by_name_.find(workflow);
   if (wit == workflow_by_name_.end()) return;
@@ -1096,11 +1103,7 @@ void Runtime::promote_queued(client::Client& c, const std::string& workflow) {
     std::int64_t next = 0;
     {
       std::lock_guard lk(mu_);
-      Stmt active(db_,
-                  "SELECT count(*) FROM runs WHERE workflow = ?1 AND status IN ('starting', "
-                  "'started')");
-      active.text(1, workflow);
-      if (active.step() != SQLITE_ROW || active.col_num(0) >= w.concurrency) return;
+      if (active_runs(workflow) >= w.concurrency) return;
       Stmt q(db_,
              "SELECT id FROM runs WHERE workflow = ?1 AND status = 'queued' ORDER BY id LIMIT 1");
       q.text(1, workflow);

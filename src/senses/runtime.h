@@ -134,6 +134,8 @@ class Runtime {
   // The run of `intent` ends: its intent reached terminal `state`.
   void end_run(client::Client& c, const std::string& intent, std::string_view state);
   void promote_queued(client::Client& c, const std::string& workflow);
+  // Runs of `workflow` that count against its concurrency (under mu_).
+  std::int64_t active_runs(std::string_view workflow) const;
   void reconcile_runs(client::Client& c);
   // Runs whose intent creation failed transiently ("starting"): tried again
   // on the watcher's idle ticks (at most 100 per tick).
